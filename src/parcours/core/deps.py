@@ -1,0 +1,79 @@
+"""FastAPI dependencies shared by every router: session, clock, settings, API caller."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from parcours.core.audit import Actor
+from parcours.core.auth import require_scope, verify_api_key
+from parcours.core.clock import Clock
+from parcours.core.db import Database
+from parcours.core.errors import Unauthenticated
+from parcours.core.settings import Settings
+
+
+def get_database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(db: Annotated[Database, Depends(get_database)]) -> Iterator[Session]:
+    """One transaction per request: committed when the handler returns, else rolled back."""
+    with db.transaction() as session:
+        yield session
+
+
+DbSession = Annotated[Session, Depends(get_session)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+def presented_key(request: Request) -> str:
+    """The API key from `Authorization: Bearer`, HTTP Basic (user name) or `X-API-Key`.
+
+    Basic is how Segment clients send their write key: the key as user name, no password.
+    """
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    if scheme.lower() == "basic" and value.strip():
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise Unauthenticated("The Basic credentials are not valid base64.") from None
+        return decoded.partition(":")[0]
+    api_key = request.headers.get("x-api-key", "").strip()
+    if api_key:
+        return api_key
+    raise Unauthenticated(
+        "This endpoint needs an API key: send `Authorization: Bearer <key>`. "
+        "Create one with `parcours keys create`."
+    )
+
+
+def api_caller(scope: str) -> Callable[..., Actor]:
+    """A dependency authenticating the API key and checking it holds `scope`."""
+
+    def dependency(request: Request, session: DbSession) -> Actor:
+        actor = verify_api_key(session, presented_key(request))
+        require_scope(actor, scope)
+        return actor
+
+    return dependency

@@ -1,0 +1,119 @@
+"""The one exception hierarchy of Parcours.
+
+Services raise these; `parcours.core.http` turns each into an RFC 9457
+`application/problem+json` response in one place, and the CLI prints its message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One bad value: a JSON Pointer into the body (`#/items/0/sku`) or a parameter name."""
+
+    detail: str
+    pointer: str | None = None
+    parameter: str | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        out = {"detail": self.detail}
+        if self.pointer is not None:
+            out["pointer"] = self.pointer
+        if self.parameter is not None:
+            out["parameter"] = self.parameter
+        return out
+
+
+class ParcoursError(Exception):
+    """Base of every error a caller can act on; `detail` is written for a person."""
+
+    status: ClassVar[int] = 500
+    slug: ClassVar[str] = "internal-error"
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extensions = extensions
+
+    @property
+    def type_uri(self) -> str:
+        return f"urn:parcours:problem:{self.slug}"
+
+    def problem(self, instance: str | None = None) -> dict[str, Any]:
+        """The problem details object (RFC 9457 §3)."""
+        body: dict[str, Any] = {
+            "type": self.type_uri,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            body["instance"] = instance
+        body.update(self.extensions)
+        return body
+
+
+class MalformedRequest(ParcoursError):
+    status, slug, title = 400, "malformed-request", "Malformed request"
+
+
+class InvalidInput(ParcoursError):
+    """Input parsed but broke a rule; `errors` points at each bad field."""
+
+    status, slug, title = 422, "invalid-input", "Invalid input"
+
+    def __init__(self, detail: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(detail)
+        self.errors = errors or []
+        if self.errors:
+            self.extensions["errors"] = [e.as_dict() for e in self.errors]
+
+
+class Unauthenticated(ParcoursError):
+    status, slug, title = 401, "unauthenticated", "Authentication required"
+
+
+class Forbidden(ParcoursError):
+    status, slug, title = 403, "forbidden", "Forbidden"
+
+
+class NotFound(ParcoursError):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class Conflict(ParcoursError):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class PayloadTooLarge(ParcoursError):
+    status, slug, title = 413, "payload-too-large", "Payload too large"
+
+
+class TooManyRequests(ParcoursError):
+    status, slug, title = 429, "too-many-requests", "Too many requests"
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail, retry_after_s=retry_after_s)
+        self.retry_after_s = retry_after_s
+
+
+class ServiceUnavailable(ParcoursError):
+    status, slug, title = 503, "service-unavailable", "Service unavailable"
+
+
+PROBLEM_TYPES: tuple[type[ParcoursError], ...] = (
+    MalformedRequest,
+    InvalidInput,
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    Conflict,
+    PayloadTooLarge,
+    TooManyRequests,
+    ServiceUnavailable,
+    ParcoursError,
+)

@@ -1,0 +1,1 @@
+"""Demo retailer: a synthetic French retailer, deterministic from a seed."""

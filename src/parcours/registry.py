@@ -1,0 +1,72 @@
+"""The wiring of contexts: their tables, routers, console pages, consumers and counters.
+
+Adding a context means adding it here once; `app.py`, the worker and migrations read
+this module instead of knowing each context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the CLI imports this module; FastAPI loads only when serving
+    from fastapi import APIRouter
+    from sqlalchemy import MetaData
+    from sqlalchemy.orm import Session
+
+    from parcours.core.events import Consumer
+
+
+def metadata() -> MetaData:
+    """Every table, for Alembic."""
+    import parcours.core.models
+    import parcours.customers.models
+    import parcours.stores.models
+    from parcours.core.db import Base
+
+    del parcours  # the imports register the tables on Base.metadata
+    return Base.metadata
+
+
+def api_routers() -> list[APIRouter]:
+    from parcours.core.api import router as admin_router
+    from parcours.customers.api import router as customers_router
+    from parcours.stores.api import router as stores_router
+
+    return [admin_router, stores_router, customers_router]
+
+
+def page_routers() -> list[APIRouter]:
+    from parcours.customers.pages import router as customers_pages
+    from parcours.stores.pages import router as stores_pages
+
+    return [stores_pages, customers_pages]
+
+
+def consumers() -> list[Consumer]:
+    """Event consumers run by `parcours worker` (and in-process by `parcours serve`)."""
+    return []
+
+
+@dataclass(frozen=True)
+class Counter:
+    """A live count on the console home page."""
+
+    label: str  # English msgid, translated by the page
+    section: str
+    count: Callable[[Session], int]
+    url: str | None = None
+
+
+def home_counters() -> list[Counter]:
+    from parcours import customers, stores
+    from parcours.core import counts
+
+    return [
+        Counter("Stores", "Commerce", stores.count_stores, "/console/commerce/stores"),
+        Counter("Customers", "Customers", customers.count_customers, "/console/customers"),
+        Counter("Domain events", "Insight", counts.count_events),
+        Counter("Console users", "Settings", counts.count_users, "/console/settings/users"),
+        Counter("API keys", "Settings", counts.count_active_keys, "/console/settings/keys"),
+    ]

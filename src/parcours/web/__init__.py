@@ -1,0 +1,1 @@
+"""The console shell: layout, login, language, vendored static assets."""

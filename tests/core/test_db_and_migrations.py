@@ -1,0 +1,109 @@
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import text
+
+from parcours.core.db import Database, DatabaseUnavailable
+from parcours.core.migrate import current_revision, head_revision, pending, upgrade
+from parcours.core.models import AuditEntry
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(sqlite_db: Database) -> None:
+    with sqlite_db.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
+
+
+def test_timestamps_are_stored_in_utc_and_read_back_aware(db: Database) -> None:
+    paris_summer = timezone(timedelta(hours=2))
+    with db.transaction() as session:
+        session.add(
+            AuditEntry(
+                at=datetime(2026, 7, 14, 12, 0, tzinfo=paris_summer),
+                actor="cli:operator",
+                action="test",
+                target_type="x",
+                detail={},
+            )
+        )
+    with db.transaction() as session:
+        entry = session.query(AuditEntry).one()
+    assert entry.at == datetime(2026, 7, 14, 10, 0, tzinfo=UTC)
+    assert entry.at.utcoffset() == timedelta(0)
+
+
+def test_naive_datetimes_are_refused(db: Database) -> None:
+    naive = datetime(2026, 1, 1)
+    entry = AuditEntry(at=naive, actor="a", action="b", target_type="c", detail={})
+    with db.transaction() as session:
+        session.add(entry)
+        with pytest.raises(Exception, match="naive datetime"):
+            session.flush()
+        session.rollback()
+
+
+def test_init_twice_is_harmless(db: Database) -> None:
+    assert not pending(db)
+    before, after = upgrade(db)
+    assert before == after == head_revision()
+
+
+def test_two_inits_at_once_both_succeed_and_migrate_once(
+    request: pytest.FixtureRequest, tmp_path
+) -> None:
+    for backend in ("sqlite", "postgres"):
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp_path}/race.db"
+        else:
+            make = request.getfixturevalue("postgres_url_factory")
+            url = _empty_postgres_database(make())
+        script = (
+            "import sys; from parcours.core.db import Database;"
+            "from parcours.core.migrate import upgrade;"
+            "print(upgrade(Database.connect(sys.argv[1])))"
+        )
+        runs = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, url],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        results = [r.communicate(timeout=120) for r in runs]
+        assert all(r.returncode == 0 for r in runs), results
+        outputs = sorted(out.strip() for out, _ in results)
+        head = head_revision()
+        # Exactly one process migrated; the other found the schema already at head.
+        assert outputs == sorted([f"(None, '{head}')", f"('{head}', '{head}')"]), (backend, outputs)
+        database = Database.connect(url)
+        assert current_revision(database) == head
+        database.dispose()
+
+
+def _empty_postgres_database(template_clone_url: str) -> str:
+    """A brand-new empty database next to a clone (clones are already migrated)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    url = make_url(template_clone_url)
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    name = f"{url.database}_empty"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def test_an_unreachable_database_is_reported_without_its_password(tmp_path) -> None:
+    db = Database.connect(f"postgresql+psycopg://shop:s3cret@/nowhere?host={tmp_path}")
+    with pytest.raises(DatabaseUnavailable) as caught:
+        db.ping()
+    message = str(caught.value)
+    assert "cannot reach the database" in message
+    assert "s3cret" not in message
+    assert "***" in message

@@ -1,0 +1,94 @@
+"""The demo retailer: deterministic, valid, and placed in real French cities."""
+
+import hashlib
+import re
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+
+from parcours.core.db import Database
+from parcours.core.errors import Conflict
+from parcours.core.geo import GeoPoint, haversine_km
+from parcours.demo.cities import french_cities
+from parcours.demo.generator import SIZES, generate
+
+AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def _digest(db: Database) -> str:
+    """A fingerprint of the generated rows (ids included)."""
+    digest = hashlib.sha256()
+    with db.engine.connect() as conn:
+        for table, order in (("stores", "id"), ("customers", "id"), ("consents", "id")):
+            for row in conn.execute(text(f"SELECT * FROM {table} ORDER BY {order}")):
+                digest.update(repr(tuple(row)).encode())
+    return digest.hexdigest()
+
+
+def test_the_same_seed_gives_the_same_retailer(request: pytest.FixtureRequest, tmp_path) -> None:
+    from tests.conftest import fresh_database_url
+
+    runs = []
+    for name in ("a", "b", "c"):
+        folder = tmp_path / name
+        folder.mkdir()
+        db = Database.connect(fresh_database_url(request, "sqlite", folder))
+        generate(db, seed=7 if name != "c" else 8, size="small", now=AS_OF)
+        runs.append(_digest(db))
+        db.dispose()
+    assert runs[0] == runs[1]
+    assert runs[0] != runs[2]
+
+
+def test_the_demo_fills_every_backend_with_valid_people(db: Database) -> None:
+    report = generate(db, seed=3, size="small", now=AS_OF)
+    assert report["customers"] == SIZES["small"].customers
+    with db.engine.connect() as conn:
+        emails = [r[0] for r in conn.execute(text("SELECT email FROM customers"))]
+        phones = [
+            r[0] for r in conn.execute(text("SELECT phone FROM customers WHERE phone IS NOT NULL"))
+        ]
+        births = [
+            r[0]
+            for r in conn.execute(
+                text("SELECT birth_date FROM customers WHERE birth_date IS NOT NULL")
+            )
+        ]
+        consents = conn.execute(text("SELECT COUNT(DISTINCT customer_id) FROM consents")).scalar()
+        users = [r[0] for r in conn.execute(text("SELECT username FROM users ORDER BY username"))]
+    assert len(set(emails)) == len(emails)
+    assert all(re.fullmatch(r"[a-z0-9.-]+@[a-z.]+\.(com|org|net|example)", e) for e in emails)
+    assert all(re.fullmatch(r"\+33[67]\d{8}", p) for p in phones)
+    assert len(phones) > 0.7 * len(emails)
+    years = [int(str(b)[:4]) for b in births]  # SQLite returns text, PostgreSQL a date
+    assert all(AS_OF.year - 86 <= y <= AS_OF.year - 18 for y in years)
+    assert consents == len(emails)
+    assert users == ["admin", "marketing", "vendeur"]
+
+
+def test_stores_stand_in_real_french_cities(db: Database) -> None:
+    generate(db, seed=1, size="small", now=AS_OF)
+    cities = {c.name: c for c in french_cities()}
+    with db.engine.connect() as conn:
+        rows = conn.execute(text("SELECT city, lat, lon, timezone, kind FROM stores")).all()
+    assert len(rows) == SIZES["small"].stores + SIZES["small"].warehouses
+    for city, lat, lon, zone, _kind in rows:
+        reference = cities[city]
+        assert haversine_km(GeoPoint(lat, lon), GeoPoint(reference.lat, reference.lon)) < 5
+        assert zone == reference.timezone
+
+
+def test_the_city_table_holds_true_coordinates() -> None:
+    cities = {c.name: c for c in french_cities()}
+    paris, lyon, marseille = cities["Paris"], cities["Lyon"], cities["Marseille"]
+    point = lambda c: GeoPoint(c.lat, c.lon)  # noqa: E731
+    assert haversine_km(point(paris), point(lyon)) == pytest.approx(392, rel=0.02)
+    assert haversine_km(point(paris), point(marseille)) == pytest.approx(661, rel=0.02)
+    assert len({c.insee for c in french_cities()}) == len(french_cities())
+
+
+def test_the_demo_is_only_generated_into_an_empty_database(db: Database) -> None:
+    generate(db, seed=1, size="small", now=AS_OF)
+    with pytest.raises(Conflict, match="empty database"):
+        generate(db, seed=1, size="small", now=AS_OF)

@@ -1,0 +1,121 @@
+"""The command line as an operator uses it: real processes, real exit codes."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def parcours(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PARCOURS_")}
+    environment.update({"PARCOURS_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"})
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "parcours", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=tmp_path,
+        input=input,
+        timeout=120,
+    )
+
+
+def test_version(tmp_path: Path) -> None:
+    result = parcours(tmp_path, "--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("parcours ")
+
+
+def test_an_unknown_option_is_named(tmp_path: Path) -> None:
+    result = parcours(tmp_path, "init", "--colour")
+    assert result.returncode == 2
+    assert "No such option: --colour" in result.stderr
+
+
+def test_a_bad_setting_stops_start_up_and_names_the_variable(tmp_path: Path) -> None:
+    result = parcours(tmp_path, "init", env={"PARCOURS_PORT": "huit"})
+    assert result.returncode == 2
+    assert "PARCOURS_PORT='huit'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unreachable_database_gets_a_clear_message(tmp_path: Path) -> None:
+    url = f"postgresql+psycopg://shop:pw@/nowhere?host={tmp_path}"
+    result = parcours(tmp_path, "init", env={"PARCOURS_DATABASE_URL": url})
+    assert result.returncode == 3
+    assert "Database unavailable" in result.stderr
+    assert "PARCOURS_DATABASE_URL" in result.stderr
+    assert "pw@" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_commands_other_than_init_ask_for_init_first(tmp_path: Path) -> None:
+    result = parcours(tmp_path, "keys", "list")
+    assert result.returncode == 1
+    assert "run `parcours init`" in result.stderr
+
+
+def test_init_twice_then_manage_keys_and_users(tmp_path: Path) -> None:
+    assert "migrated from empty" in parcours(tmp_path, "init").stdout
+    assert "already up to date" in parcours(tmp_path, "init").stdout
+
+    created = parcours(
+        tmp_path, "keys", "create", "--name", "POS Lyon", "--scope", "commerce:write"
+    )
+    assert created.returncode == 0, created.stderr
+    secret = created.stdout.strip().splitlines()[-1]
+    assert secret.startswith("sk_")
+    listed = parcours(tmp_path, "keys", "list")
+    prefix = "_".join(secret.split("_")[:2])
+    assert prefix in listed.stdout
+    assert secret not in listed.stdout
+    assert parcours(tmp_path, "keys", "revoke", prefix).returncode == 0
+    bad = parcours(tmp_path, "keys", "create", "--name", "x", "--scope", "everything")
+    assert bad.returncode == 1
+    assert "unknown scope" in bad.stderr
+
+    user = parcours(
+        tmp_path, "users", "create", "lea", "--role", "marketer", "--password", "long enough pw"
+    )
+    assert user.returncode == 0, user.stderr
+    prompted = parcours(
+        tmp_path,
+        "users",
+        "create",
+        "hugo",
+        "--role",
+        "staff",
+        "--store",
+        "LYO-1",
+        input="another long pw\nanother long pw\n",
+    )
+    assert prompted.returncode == 0, prompted.stderr
+    listing = parcours(tmp_path, "users", "list").stdout
+    assert "lea" in listing
+    assert "LYO-1" in listing
+    duplicate = parcours(tmp_path, "users", "create", "LEA", "--password", "long enough pw")
+    assert duplicate.returncode == 1
+    assert "taken" in duplicate.stderr
+    changed = parcours(
+        tmp_path, "users", "set-password", "lea", "--password", "a new long password"
+    )
+    assert changed.returncode == 0
+
+
+def test_the_worker_reports_its_consumers(tmp_path: Path) -> None:
+    parcours(tmp_path, "init")
+    assert parcours(tmp_path, "worker", "--once").returncode == 0
+    assert parcours(tmp_path, "worker", "--status").returncode == 0
+
+
+@pytest.mark.parametrize("size", ["tiny"])
+def test_demo_generate_refuses_unknown_sizes(tmp_path: Path, size: str) -> None:
+    parcours(tmp_path, "init")
+    result = parcours(tmp_path, "demo", "generate", "--size", size)
+    assert result.returncode == 2
+    assert "--size" in result.stderr
