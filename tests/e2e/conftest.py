@@ -51,8 +51,10 @@ def live_server(sqlite_db: Database, clock: ManualClock, tmp_path: Path) -> Iter
     thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    # Module scope, not session: Playwright's sync API keeps an event loop running while
+    # it is open, and the async API tests that follow need the thread's loop free.
     from playwright.sync_api import sync_playwright
 
     executable = shutil.which("chromium") or shutil.which("chromium-browser")

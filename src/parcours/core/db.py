@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event, text
+from sqlalchemy import JSON, DateTime, Engine, Insert, MetaData, create_engine, event, insert, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -65,6 +65,15 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 UUIDType = Uuid(as_uuid=True)
+
+
+def bulk_insert(model: type[Base]) -> Insert:
+    """An INSERT for many rows at once (`session.execute(bulk_insert(M), rows)`).
+
+    NULLs are rendered rather than columns dropped, so rows with different missing fields
+    still share one statement and reach the driver as a single executemany batch.
+    """
+    return insert(model).execution_options(render_nulls=True)
 
 
 class DatabaseUnavailable(Exception):

@@ -177,15 +177,16 @@ class RequestContextMiddleware:
         except _BodyTooLarge:
             await self._reject_too_large(scope, receive, send, status_holder)
         finally:
-            access_log.info(
-                "request",
-                extra={
-                    "method": scope["method"],
-                    "route": _route_template(scope),
-                    "status": status_holder[0],
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                },
-            )
+            if access_log.isEnabledFor(logging.INFO):
+                access_log.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "route": _route_template(scope),
+                        "status": status_holder[0],
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    },
+                )
             request_id_var.reset(token)
 
     @staticmethod

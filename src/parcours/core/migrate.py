@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
@@ -30,7 +31,9 @@ def alembic_config() -> Config:
     return config
 
 
+@lru_cache(maxsize=1)
 def head_revision() -> str | None:
+    """The newest migration shipped with this version of Parcours (read once)."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 

@@ -98,7 +98,6 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'parcours.db').resolve()}"
 
 
-
 def describe_validation_error(error: ValidationError) -> str:
     """Turn pydantic's report into one line per variable an operator can act on."""
     lines = []

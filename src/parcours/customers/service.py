@@ -8,11 +8,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from parcours.core import audit
 from parcours.core.audit import Actor
+from parcours.core.db import bulk_insert
 from parcours.core.errors import FieldError, InvalidInput, NotFound
 from parcours.core.ids import new_id
 from parcours.core.pagination import Page, paginate
@@ -57,7 +58,7 @@ def add_customers(
             raise InvalidInput(f"customer #{index} is invalid", errors)
         prepared.append({"id": new_id(), "created_at": now, "updated_at": now, **row})
     if prepared:
-        session.execute(insert(Customer), prepared)
+        session.execute(bulk_insert(Customer), prepared)
     return [row["id"] for row in prepared]
 
 
@@ -70,7 +71,7 @@ def add_consents(session: Session, rows: Iterable[dict[str, Any]]) -> int:
             raise InvalidInput(f"unknown consent purpose/channel {row['purpose']}/{row['channel']}")
         prepared.append({"id": new_id(), **row})
     if prepared:
-        session.execute(insert(Consent), prepared)
+        session.execute(bulk_insert(Consent), prepared)
     return len(prepared)
 
 

@@ -8,9 +8,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from parcours.core.db import bulk_insert
 from parcours.core.errors import FieldError, InvalidInput, NotFound
 from parcours.core.geo import GeoPoint
 from parcours.core.ids import new_id
@@ -60,7 +61,7 @@ def add_stores(session: Session, now: datetime, rows: Iterable[dict[str, Any]]) 
             raise InvalidInput(f"store #{index} ({row.get('code')!r}) is invalid", errors)
         prepared.append({"id": new_id(), "created_at": now, "active": True, **row})
     if prepared:
-        session.execute(insert(Store), prepared)
+        session.execute(bulk_insert(Store), prepared)
     return len(prepared)
 
 
