@@ -132,6 +132,7 @@ def keys_list() -> None:
     """List API keys (prefixes only; secrets are never stored)."""
     db = CliState.database()
     table = Table("prefix", "name", "kind", "scopes", "created", "revoked")
+    table.columns[0].no_wrap = True  # the prefix is what `keys revoke` needs: never cut it
     with db.transaction() as session:
         for key in auth.list_api_keys(session):
             table.add_row(

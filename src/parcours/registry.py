@@ -20,12 +20,15 @@ if TYPE_CHECKING:  # the CLI imports this module; FastAPI loads only when servin
 
 def metadata() -> MetaData:
     """Every table, for Alembic."""
-    import parcours.core.models
-    import parcours.customers.models
-    import parcours.stores.models
+    # Importing the model modules registers their tables on Base.metadata.
+    from parcours.core import models as core_models
     from parcours.core.db import Base
+    from parcours.customers import models as customers_models
+    from parcours.stores import models as stores_models
 
-    del parcours  # the imports register the tables on Base.metadata
+    assert core_models
+    assert customers_models
+    assert stores_models
     return Base.metadata
 
 

@@ -39,22 +39,32 @@ class ParcoursError(Exception):
         self.detail = detail
         self.extensions = extensions
 
-    @property
-    def type_uri(self) -> str:
-        return f"urn:parcours:problem:{self.slug}"
-
     def problem(self, instance: str | None = None) -> dict[str, Any]:
         """The problem details object (RFC 9457 §3)."""
-        body: dict[str, Any] = {
-            "type": self.type_uri,
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-        }
-        if instance:
-            body["instance"] = instance
-        body.update(self.extensions)
-        return body
+        return problem_body(
+            self.status, self.slug, self.title, self.detail, instance, self.extensions
+        )
+
+
+def problem_body(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    instance: str | None = None,
+    extensions: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A problem details object; `slug` names the problem type."""
+    body: dict[str, Any] = {
+        "type": f"urn:parcours:problem:{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(extensions or {})
+    return body
 
 
 class MalformedRequest(ParcoursError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,6 +22,7 @@ from parcours.core.errors import (
     MalformedRequest,
     ParcoursError,
     PayloadTooLarge,
+    problem_body,
 )
 from parcours.core.ids import new_id
 from parcours.core.logs import request_id_var
@@ -45,17 +47,24 @@ _STATUS_TITLES = {
 
 def problem_response(error: ParcoursError, request: Request | None = None) -> JSONResponse:
     """Render any `ParcoursError` as problem+json, with Retry-After/WWW-Authenticate."""
-    body = error.problem(instance=str(request.url.path) if request else None)
-    request_id = request_id_var.get()
-    if request_id:
-        body["request_id"] = request_id
     headers: dict[str, str] = {}
-    if error.status == 401:
-        headers["WWW-Authenticate"] = 'Bearer realm="parcours", Basic realm="parcours"'
     retry_after = getattr(error, "retry_after_s", None)
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
-    return JSONResponse(body, status_code=error.status, media_type=PROBLEM_JSON, headers=headers)
+    return _problem_json(error.problem(_instance(request)), headers)
+
+
+def _instance(request: Request | None) -> str | None:
+    return str(request.url.path) if request else None
+
+
+def _problem_json(body: dict[str, Any], headers: dict[str, str]) -> JSONResponse:
+    request_id = request_id_var.get()
+    if request_id:
+        body["request_id"] = request_id
+    if body["status"] == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="parcours", Basic realm="parcours"'
+    return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_JSON, headers=headers)
 
 
 def _field_errors(exc: RequestValidationError) -> tuple[list[FieldError], bool]:
@@ -101,14 +110,10 @@ async def _on_parcours_error(request: Request, exc: Exception) -> Response:
 
 async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    error = ParcoursError(str(exc.detail))
-    error.status = exc.status_code  # type: ignore[misc]
-    error.title = _STATUS_TITLES.get(exc.status_code, "Error")  # type: ignore[misc]
-    error.slug = error.title.lower().replace(" ", "-")  # type: ignore[misc]
-    response = problem_response(error, request)
-    for name, value in (exc.headers or {}).items():
-        response.headers[name] = value
-    return response
+    title = _STATUS_TITLES.get(exc.status_code, "Error")
+    slug = title.lower().replace(" ", "-")
+    body = problem_body(exc.status_code, slug, title, str(exc.detail), _instance(request))
+    return _problem_json(body, dict(exc.headers or {}))
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlparse
@@ -49,12 +50,10 @@ def login_form(
 ) -> Response:
     if context.user is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
-    if lang in SUPPORTED_LOCALES:
-        context = ConsoleContext(
-            None, None, context.csrf_token, lang, context.timezone, context.now
-        )
+    # Before login, CSRF is a double-submit token: a cookie and the same value in the form.
     csrf = context.csrf_token or secrets.token_urlsafe(32)
-    context = ConsoleContext(None, None, csrf, context.locale, context.timezone, context.now)
+    locale = lang if lang in SUPPORTED_LOCALES else context.locale
+    context = replace(context, csrf_token=csrf, locale=locale)
     response = render(request, context, "login.html", next=_safe_next(next), expired=expired)
     _set_cookie(response, settings.secure_cookies, LOGIN_CSRF_COOKIE, csrf, 3600)
     if lang in SUPPORTED_LOCALES:
