@@ -1,6 +1,7 @@
 """The REST API's contract: probes, problem+json errors, keys, scopes, paging, audit."""
 
 import logging
+import re
 from pathlib import Path
 
 import httpx
@@ -235,4 +236,9 @@ async def test_the_openapi_document_describes_the_api(client: httpx.AsyncClient)
     spec = (await client.get("/openapi.json")).json()
     assert "/v1/stores" in spec["paths"]
     assert "/v1/admin/keys" in spec["paths"]
-    assert (await client.get("/docs")).status_code == 200
+    docs = await client.get("/docs")
+    assert docs.status_code == 200
+    # Offline: every asset of the docs page is served by Parcours itself.
+    assert re.findall(r'(?:src|href)="(?!/)', docs.text) == []
+    assert "https://" not in docs.text.split("<script>")[0]
+    assert (await client.get("/static/swagger/swagger-ui-bundle.js")).status_code == 200

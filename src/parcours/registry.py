@@ -6,16 +6,14 @@ this module instead of knowing each context.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the CLI imports this module; FastAPI loads only when serving
     from fastapi import APIRouter
     from sqlalchemy import MetaData
-    from sqlalchemy.orm import Session
 
     from parcours.core.events import Consumer
+    from parcours.web.console import Counter
 
 
 def metadata() -> MetaData:
@@ -52,19 +50,10 @@ def consumers() -> list[Consumer]:
     return []
 
 
-@dataclass(frozen=True)
-class Counter:
-    """A live count on the console home page."""
-
-    label: str  # English msgid, translated by the page
-    section: str
-    count: Callable[[Session], int]
-    url: str | None = None
-
-
 def home_counters() -> list[Counter]:
     from parcours import customers, stores
     from parcours.core import counts
+    from parcours.web.console import Counter
 
     return [
         Counter("Stores", "Commerce", stores.count_stores, "/console/commerce/stores"),

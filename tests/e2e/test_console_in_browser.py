@@ -22,6 +22,8 @@ def test_log_in_switch_language_and_see_home(
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # Console errors include Content-Security-Policy violations.
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
 
     page.goto(f"{live_server}/console/")
     assert "/console/login" in page.url

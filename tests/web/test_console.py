@@ -56,6 +56,8 @@ async def test_a_user_logs_in_and_sees_live_counts(
     assert home.status_code == 200
     assert "Camille Dupont" in home.text
     assert re.search(r'data-counter="Stores">\s*<div class="value">1<', home.text)
+    assert "script-src 'self'" in home.headers["content-security-policy"]
+    assert "<script>" not in home.text  # no inline script: the policy forbids them
     fragment = await client.get("/console/counts", headers={"HX-Request": "true"})
     assert 'data-counter="Customers"' in fragment.text
     assert "<html" not in fragment.text

@@ -7,6 +7,7 @@ cookie, and every state-changing request must carry the session's CSRF token.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,7 @@ from urllib.parse import quote
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.orm import Session
 
 from parcours.core.audit import Actor
 from parcours.core.auth import resolve_session, user_actor
@@ -35,6 +37,17 @@ from parcours.core.models import User
 SESSION_COOKIE = "parcours_session"
 LANG_COOKIE = "parcours_lang"
 LOGIN_CSRF_COOKIE = "parcours_login_csrf"
+
+# Scripts only from our own static files; the inline style allowance is for ECharts and
+# HTMX, which set styles on elements they draw.
+CONSOLE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; "
+    "form-action 'self'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 _locale: ContextVar[str] = ContextVar("parcours_console_locale", default="en")
 
@@ -181,12 +194,22 @@ def render(
         )
     finally:
         _locale.reset(token)
-    return HTMLResponse(html, status_code=status_code)
+    return HTMLResponse(html, status_code=status_code, headers=CONSOLE_HEADERS)
 
 
 def login_redirect_url(next_url: str, expired: bool) -> str:
     url = "/console/login?next=" + quote(next_url, safe="")
     return url + ("&expired=1" if expired else "")
+
+
+@dataclass(frozen=True)
+class Counter:
+    """A live count on the console home page; contexts provide theirs via the registry."""
+
+    label: str  # English msgid, translated by the page
+    section: str
+    count: Callable[[Session], int]
+    url: str | None = None
 
 
 @dataclass(frozen=True)

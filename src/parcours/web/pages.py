@@ -14,13 +14,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from parcours.core import audit, auth
 from parcours.core.deps import ClockDep, DbSession, SettingsDep
 from parcours.core.errors import ParcoursError, TooManyRequests, Unauthenticated
-from parcours.core.i18n import SUPPORTED_LOCALES
+from parcours.core.i18n import SUPPORTED_LOCALES, gettext
 from parcours.web.console import (
     LANG_COOKIE,
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
     Console,
     ConsoleContext,
+    Counter,
     VerifiedConsole,
     check_csrf,
     optional_console,
@@ -129,7 +130,29 @@ def switch_language(
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, context: Console, session: DbSession) -> Response:
-    return render(request, context, "home.html", counters=_counts(request, session))
+    counters = _counts(request, session)
+    labels = [gettext(context.locale, counter.label) for counter, _ in counters]
+    return render(
+        request, context, "home.html", counters=counters, chart=_counts_chart(labels, counters)
+    )
+
+
+def _counts_chart(labels: list[str], counters: list[tuple[Counter, int]]) -> dict[str, object]:
+    """An ECharts bar chart of the counts, on a log scale (customers dwarf stores)."""
+    return {
+        "tooltip": {},
+        "grid": {"containLabel": True, "left": 10, "right": 20, "top": 10, "bottom": 10},
+        "xAxis": {"type": "log", "logBase": 10, "min": 1},
+        "yAxis": {"type": "category", "data": labels},
+        "series": [
+            {
+                "type": "bar",
+                # A log axis cannot show 0: an empty kind draws as a bar of length zero at 1.
+                "data": [max(value, 1) for _, value in counters],
+                "itemStyle": {"color": "#2b5f8a"},
+            }
+        ],
+    }
 
 
 @router.get("/counts", response_class=HTMLResponse)
@@ -138,7 +161,7 @@ def counts(request: Request, context: Console, session: DbSession) -> Response:
     return render(request, context, "_counts.html", counters=_counts(request, session))
 
 
-def _counts(request: Request, session: DbSession) -> list[tuple[object, int]]:
+def _counts(request: Request, session: DbSession) -> list[tuple[Counter, int]]:
     return [(counter, counter.count(session)) for counter in request.app.state.home_counters]
 
 
