@@ -7,7 +7,8 @@ import binascii
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from parcours.core.audit import Actor
@@ -15,6 +16,7 @@ from parcours.core.auth import require_scope, verify_api_key
 from parcours.core.clock import Clock
 from parcours.core.db import Database
 from parcours.core.errors import Unauthenticated
+from parcours.core.idempotency import IdempotentResult
 from parcours.core.settings import Settings
 
 
@@ -77,3 +79,18 @@ def api_caller(scope: str) -> Callable[..., Actor]:
         return actor
 
     return dependency
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Send the same key when retrying: the request is acted on only once.",
+    ),
+]
+
+
+def idempotent_response(result: IdempotentResult) -> JSONResponse:
+    """The stored or fresh answer of an idempotent request; replays are marked."""
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
+    return JSONResponse(result.body, status_code=result.status_code, headers=headers)

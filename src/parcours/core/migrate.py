@@ -32,14 +32,26 @@ def alembic_config() -> Config:
 
 
 @lru_cache(maxsize=1)
+def head_revisions() -> frozenset[str]:
+    """The newest migration(s) shipped with this version of Parcours (read once).
+
+    Usually one; several while contexts developed in parallel have not been merged.
+    """
+    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
 def head_revision() -> str | None:
-    """The newest migration shipped with this version of Parcours (read once)."""
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    """The single newest migration (the revisions joined with '+' if several)."""
+    return "+".join(sorted(head_revisions())) or None
+
+
+def current_revisions(db: Database) -> frozenset[str]:
+    with db.engine.connect() as conn:
+        return frozenset(MigrationContext.configure(conn).get_current_heads())
 
 
 def current_revision(db: Database) -> str | None:
-    with db.engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+    return "+".join(sorted(current_revisions(db))) or None
 
 
 @contextmanager
@@ -57,10 +69,14 @@ def _sqlite_file_lock(db: Database) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _revision_label(conn: Connection) -> str | None:
+    return "+".join(sorted(MigrationContext.configure(conn).get_current_heads())) or None
+
+
 def _upgrade_on(conn: Connection) -> None:
     config = alembic_config()
     config.attributes["connection"] = conn
-    command.upgrade(config, "head")
+    command.upgrade(config, "heads")
 
 
 def upgrade(db: Database) -> tuple[str | None, str | None]:
@@ -71,7 +87,7 @@ def upgrade(db: Database) -> tuple[str | None, str | None]:
                 conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
                 conn.commit()
                 try:
-                    before = MigrationContext.configure(conn).get_current_revision()
+                    before = _revision_label(conn)
                     conn.commit()
                     with conn.begin():
                         _upgrade_on(conn)
@@ -80,7 +96,7 @@ def upgrade(db: Database) -> tuple[str | None, str | None]:
                     conn.commit()
         else:
             with _sqlite_file_lock(db), db.engine.connect() as conn:
-                before = MigrationContext.configure(conn).get_current_revision()
+                before = _revision_label(conn)
                 conn.commit()
                 with conn.begin():
                     _upgrade_on(conn)
@@ -94,4 +110,4 @@ def upgrade(db: Database) -> tuple[str | None, str | None]:
 
 def pending(db: Database) -> bool:
     """True when the schema is behind the code (run `parcours init`)."""
-    return current_revision(db) != head_revision()
+    return current_revisions(db) != head_revisions()
