@@ -53,6 +53,7 @@ def create_app(
             worker = threading.Thread(
                 target=run_worker,
                 args=(db, registry.consumers(), clock, stop, settings.worker_poll_s),
+                kwargs={"jobs": registry.periodic_jobs()},
                 name="parcours-worker",
                 daemon=True,
             )

@@ -17,7 +17,7 @@ from parcours.core.audit import CLI_ACTOR
 from parcours.core.clock import SYSTEM_CLOCK
 from parcours.core.db import DatabaseUnavailable, safe_url
 from parcours.core.errors import ParcoursError
-from parcours.core.events import consumer_status, drain, run_worker
+from parcours.core.events import consumer_status, drain, run_due_jobs, run_worker
 from parcours.core.migrate import upgrade
 from parcours.core.settings import SettingsError
 from parcours.demo.cli import app as demo_app
@@ -97,12 +97,16 @@ def worker(
         out.print(table if consumers else "No consumer is registered yet.")
         return
     if once:
-        out.print(f"Processed {drain(db, consumers, SYSTEM_CLOCK)} event positions.")
+        moved = drain(db, consumers, SYSTEM_CLOCK)
+        done = run_due_jobs(db, SYSTEM_CLOCK, registry.periodic_jobs(), 0.0)
+        out.print(f"Processed {moved} event positions and {done} periodic job items.")
         return
     configure_logging(settings.log_level, settings.log_format)
     stop = threading.Event()
     try:
-        run_worker(db, consumers, SYSTEM_CLOCK, stop, settings.worker_poll_s)
+        run_worker(
+            db, consumers, SYSTEM_CLOCK, stop, settings.worker_poll_s, registry.periodic_jobs()
+        )
     except KeyboardInterrupt:
         stop.set()
 

@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # the CLI imports this module; FastAPI loads only when servin
     from fastapi import APIRouter
     from sqlalchemy import MetaData
 
-    from parcours.core.events import Consumer
+    from parcours.core.events import Consumer, PeriodicJob
     from parcours.web.console import Counter
 
 
@@ -47,6 +47,11 @@ def page_routers() -> list[APIRouter]:
 
 def consumers() -> list[Consumer]:
     """Event consumers run by `parcours worker` (and in-process by `parcours serve`)."""
+    return []
+
+
+def periodic_jobs() -> list[PeriodicJob]:
+    """Time-driven jobs run by the worker alongside the consumers."""
     return []
 
 

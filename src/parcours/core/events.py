@@ -178,15 +178,42 @@ def drain(db: Database, consumers: Iterable[Consumer], clock: Clock) -> int:
             return total
 
 
+@dataclass
+class PeriodicJob:
+    """Time-driven work the worker runs every `every_s` seconds (e.g. expiring
+    reservations); `run` returns how many things it did, for the logs."""
+
+    name: str
+    every_s: float
+    run: Callable[[Database, Clock], int]
+    next_due: float = 0.0
+
+
+def run_due_jobs(db: Database, clock: Clock, jobs: list[PeriodicJob], now_mono: float) -> int:
+    """Run the jobs whose time has come; a failing job is logged and retried next time."""
+    done = 0
+    for job in jobs:
+        if now_mono < job.next_due:
+            continue
+        job.next_due = now_mono + job.every_s
+        try:
+            done += job.run(db, clock)
+        except Exception:
+            log.exception("periodic job failed", extra={"job": job.name})
+    return done
+
+
 def run_worker(
     db: Database,
     consumers: list[Consumer],
     clock: Clock,
     stop: threading.Event,
     poll_s: float = 1.0,
+    jobs: list[PeriodicJob] | None = None,
 ) -> None:
     """Loop until `stop` is set, sleeping `poll_s` whenever every consumer is idle."""
     runs = [ConsumerRun(c) for c in consumers]
+    jobs = jobs or []
     log.info("worker started", extra={"consumers": [c.name for c in consumers]})
     while not stop.is_set():
         try:
@@ -194,6 +221,7 @@ def run_worker(
         except Exception:  # e.g. the database restarting: log and keep polling
             log.exception("worker round failed")
             moved = 0
+        run_due_jobs(db, clock, jobs, time.monotonic())
         if moved == 0:
             stop.wait(poll_s)
     log.info("worker stopped")

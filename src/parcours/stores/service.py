@@ -73,6 +73,22 @@ def list_stores(session: Session, cursor: str | None = None, limit: int = 50) ->
     return paginate(session, select(Store), Store.id, cursor, limit)
 
 
+def get_store_by_code(session: Session, code: str) -> Store:
+    store = session.scalar(select(Store).where(Store.code == code))
+    if store is None:
+        raise NotFound(f"No store or warehouse has the code {code!r}.")
+    return store
+
+
+def store_ids_by_code(session: Session, codes: Iterable[str]) -> dict[str, uuid.UUID]:
+    """Ids of the given store codes (unknown codes are absent from the answer)."""
+    wanted = sorted(set(codes))
+    if not wanted:
+        return {}
+    rows = session.execute(select(Store.code, Store.id).where(Store.code.in_(wanted)))
+    return dict(rows.tuples())
+
+
 def get_store(session: Session, store_id: uuid.UUID) -> Store:
     store = session.get(Store, store_id)
     if store is None:

@@ -1,0 +1,1 @@
+"""Catalog context: one product catalogue for every channel (facade)."""

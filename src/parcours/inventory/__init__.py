@@ -1,0 +1,1 @@
+"""Inventory context: one stock ledger with reservations and availability per channel (facade)."""
