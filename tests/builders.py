@@ -64,3 +64,99 @@ def add_customer(db: Database, clock: ManualClock, email: str = "Lea.Martin@Exam
 
 def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+def location(db: Database, clock: ManualClock, code: str = "LYO-1", kind: str = "store") -> Any:
+    """A store (or a warehouse) and its id, for stock tests."""
+    add_store(db, clock, code, kind=kind)
+    with db.transaction() as session:
+        return stores.get_store_by_code(session, code).id
+
+
+def receive(db: Database, clock: ManualClock, sku: str, location_id: Any, units: int) -> None:
+    """Record a receipt of `units` of `sku` at a location."""
+    from parcours import inventory
+
+    with db.transaction() as session:
+        inventory.record_movements(
+            session, clock.now(), [inventory.MovementInput(sku, location_id, "receipt", units)]
+        )
+
+
+# ------------------------------------------------------------------ catalog
+
+
+def gtin13(n: int) -> str:
+    """A valid GTIN-13 in the French 300-379 prefix range, numbered `n`."""
+    from parcours import catalog
+
+    return catalog.make_gtin13(f"3760{n:08d}")
+
+
+def catalog_basics(db: Database, clock: ManualClock) -> None:
+    """A brand, a two-level category tree and web/marketplace/store channels."""
+    from parcours import catalog
+
+    with db.transaction() as session:
+        catalog.add_brand(session, "lavande", "Maison Lavande")
+        catalog.add_brand(session, "atelier", "Atelier Garance")
+        catalog.add_category(session, "mode", "Mode", "Fashion")
+        catalog.add_category(session, "robes", "Robes", "Dresses", parent_code="mode")
+        catalog.add_category(session, "maison", "Maison", "Home")
+        catalog.add_channel(
+            session,
+            clock.now(),
+            {"code": "web", "name": "Web shop", "kind": "web", "locales": ["fr", "en"]},
+        )
+        catalog.add_channel(
+            session,
+            clock.now(),
+            {
+                "code": "marketplace",
+                "kind": "marketplace",
+                "locales": ["fr"],
+                "prices_include_vat": False,
+            },
+        )
+        catalog.add_channel(session, clock.now(), {"code": "store", "kind": "store"})
+
+
+def _number(code: str, index: int) -> int:
+    import zlib
+
+    return zlib.crc32(code.encode()) % 1_000_000 * 10 + index
+
+
+def product_data(code: str = "ROBE-LIN", **overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "code": code,
+        "brand": "lavande",
+        "category": "robes",
+        "vat_rate": "20",
+        "name_fr": "Robe en lin lavande",
+        "name_en": "Lavender linen dress",
+        "description_fr": "Une robe légère en lin lavé.",
+        "description_en": "A light washed-linen dress.",
+        "variants": [
+            {"sku": f"{code}-S", "gtin": gtin13(_number(code, 1)), "options": {"size": "S"}},
+            {"sku": f"{code}-M", "gtin": gtin13(_number(code, 2)), "options": {"size": "M"}},
+        ],
+    }
+    data.update(overrides)
+    return data
+
+
+def add_product(db: Database, clock: ManualClock, code: str = "ROBE-LIN", **overrides: Any) -> None:
+    from parcours import catalog
+
+    with db.transaction() as session:
+        catalog.create_product(session, clock.now(), product_data(code, **overrides))
+
+
+def store_exception(db: Database, code: str, day: Any, hours: Any = (), label: str = "") -> None:
+    """Close a store on a date (no hours) or give it special hours."""
+    with db.transaction() as session:
+        store = stores.get_store_by_code(session, code)
+        stores.add_exceptions(
+            session, [{"store_id": store.id, "day": day, "hours": list(hours), "label": label}]
+        )

@@ -152,7 +152,7 @@ def test_the_home_page_greets_the_user_in_french() -> None:
     request = Request(
         {"type": "http", "method": "GET", "path": "/console/", "headers": [], "query_string": b""}
     )
-    html = render(request, context, "home.html", counters=[]).body.decode()
+    html = render(request, context, "home.html", counters=[], chart={}).body.decode()
     assert "Bienvenue, Zoé Martin" in html
     assert "personnel magasin" in html
     assert "Se déconnecter" in html

@@ -75,6 +75,7 @@ def create_app(
     app.state.db = db
     app.state.clock = clock
     app.state.home_counters = registry.home_counters()
+    app.state.stock_lookup = registry.stock_lookup()
 
     install_problem_handlers(app)
     app.add_exception_handler(LoginRequired, _to_login)

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import OperationalError
 
-from parcours import __version__, registry
+from parcours import __version__, catalog, inventory, registry
 from parcours.core import auth
 from parcours.core.audit import CLI_ACTOR
 from parcours.core.clock import SYSTEM_CLOCK
@@ -34,6 +34,8 @@ users_app = typer.Typer(help="Manage console users.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
 app.add_typer(demo_app, name="demo")
+app.add_typer(inventory.cli_app(CliState.database), name="inventory")
+app.add_typer(catalog.cli_app(CliState.database), name="catalog")
 
 out = Console()
 err = Console(stderr=True)

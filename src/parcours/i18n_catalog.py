@@ -15,6 +15,7 @@ from parcours import registry
 from parcours.core.auth import KEY_KINDS, ROLES
 from parcours.core.errors import PROBLEM_TYPES
 from parcours.core.http import _STATUS_TITLES
+from parcours.inventory import MOVEMENT_KINDS
 from parcours.stores import SERVICES
 from parcours.web.console import NAVIGATION
 
@@ -64,4 +65,5 @@ def dynamic_msgids() -> set[str]:
         | set(SERVICES)
         | error_title_msgids()
         | set(LOGIN_ERROR_DETAILS)
+        | set(MOVEMENT_KINDS)
     )

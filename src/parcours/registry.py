@@ -9,40 +9,54 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the CLI imports this module; FastAPI loads only when serving
+    import uuid
+    from collections.abc import Sequence
+
     from fastapi import APIRouter
     from sqlalchemy import MetaData
+    from sqlalchemy.orm import Session
 
     from parcours.core.events import Consumer, PeriodicJob
+    from parcours.stores import StockLookup
     from parcours.web.console import Counter
 
 
 def metadata() -> MetaData:
     """Every table, for Alembic."""
     # Importing the model modules registers their tables on Base.metadata.
+    from parcours.catalog import models as catalog_models
     from parcours.core import models as core_models
     from parcours.core.db import Base
     from parcours.customers import models as customers_models
+    from parcours.inventory import models as inventory_models
     from parcours.stores import models as stores_models
 
+    assert catalog_models
     assert core_models
     assert customers_models
+    assert inventory_models
     assert stores_models
     return Base.metadata
 
 
 def api_routers() -> list[APIRouter]:
+    from parcours.catalog.api import router as catalog_router
     from parcours.core.api import router as admin_router
     from parcours.customers.api import router as customers_router
+    from parcours.inventory.api import router as inventory_router
     from parcours.stores.api import router as stores_router
 
-    return [admin_router, stores_router, customers_router]
+    return [admin_router, stores_router, customers_router, inventory_router, catalog_router]
 
 
 def page_routers() -> list[APIRouter]:
+    from parcours.catalog.pages import router as catalog_pages
     from parcours.customers.pages import router as customers_pages
+    from parcours.inventory.pages import router as inventory_pages
+    from parcours.stores.pages import public_router as store_locator_page
     from parcours.stores.pages import router as stores_pages
 
-    return [stores_pages, customers_pages]
+    return [stores_pages, customers_pages, store_locator_page, inventory_pages, catalog_pages]
 
 
 def consumers() -> list[Consumer]:
@@ -52,16 +66,40 @@ def consumers() -> list[Consumer]:
 
 def periodic_jobs() -> list[PeriodicJob]:
     """Time-driven jobs run by the worker alongside the consumers."""
-    return []
+    from parcours.inventory import expire_reservations_job
+
+    return [expire_reservations_job()]
+
+
+def stock_lookup() -> StockLookup:
+    """Live stock per store for the store locator: the inventory context's answer.
+
+    Injected into the stores context (which sits below inventory) through `app.state`.
+    """
+    from parcours import inventory
+    from parcours.core.errors import ParcoursError
+
+    lookup: StockLookup | None = getattr(inventory, "available_by_location", None)
+    if lookup is not None:
+        return lookup
+
+    def unavailable(
+        session: Session, sku: str, location_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, int]:
+        raise ParcoursError("Stock by location is not available: the inventory context lacks it.")
+
+    return unavailable
 
 
 def home_counters() -> list[Counter]:
-    from parcours import customers, stores
+    from parcours import catalog, customers, inventory, stores
     from parcours.core import counts
     from parcours.web.console import Counter
 
     return [
         Counter("Stores", "Commerce", stores.count_stores, "/console/commerce/stores"),
+        Counter("Products", "Commerce", catalog.count_products, "/console/commerce/catalog"),
+        Counter("Stock lines", "Commerce", inventory.count_stock_levels, "/console/commerce/stock"),
         Counter("Customers", "Customers", customers.count_customers, "/console/customers"),
         Counter("Domain events", "Insight", counts.count_events),
         Counter("Console users", "Settings", counts.count_users, "/console/settings/users"),

@@ -36,15 +36,22 @@ def haversine_km(a: GeoPoint, b: GeoPoint) -> float:
 
 
 def bounding_box(center: GeoPoint, radius_km: float) -> tuple[float, float, float, float]:
-    """(min_lat, max_lat, min_lon, max_lon) enclosing a circle; a cheap index pre-filter."""
+    """(min_lat, max_lat, min_lon, max_lon) holding every point within `radius_km`.
+
+    A cheap index pre-filter. The longitude half-width is asin(sin(r/R) / cos(lat)), the
+    circle's true extent (r/R / cos(lat) falls a little short away from the equator). A
+    circle reaching a pole spans every longitude; one crossing the antimeridian gets
+    longitude bounds past +-180, which the caller wraps.
+    """
     if radius_km < 0:
         raise ValueError("radius must be non-negative")
-    dlat = math.degrees(radius_km / EARTH_RADIUS_KM)
-    cos_lat = math.cos(math.radians(center.lat))
-    dlon = 180.0 if cos_lat < 1e-9 else min(180.0, dlat / cos_lat)
-    return (
-        max(-90.0, center.lat - dlat),
-        min(90.0, center.lat + dlat),
-        max(-180.0, center.lon - dlon),
-        min(180.0, center.lon + dlon),
-    )
+    angle = radius_km / EARTH_RADIUS_KM
+    min_lat = center.lat - math.degrees(angle)
+    max_lat = center.lat + math.degrees(angle)
+    if min_lat <= -90.0 or max_lat >= 90.0:
+        return max(-90.0, min_lat), min(90.0, max_lat), -180.0, 180.0
+    ratio = math.sin(min(angle, math.pi / 2)) / math.cos(math.radians(center.lat))
+    if ratio >= 1.0:
+        return min_lat, max_lat, -180.0, 180.0
+    half_width = math.degrees(math.asin(ratio))
+    return min_lat, max_lat, center.lon - half_width, center.lon + half_width

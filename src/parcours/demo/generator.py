@@ -24,7 +24,10 @@ from parcours.core.audit import CLI_ACTOR
 from parcours.core.db import Database
 from parcours.core.errors import Conflict
 from parcours.core.ids import id_at
+from parcours.demo.catalog import generate_catalog
 from parcours.demo.cities import City, french_cities
+from parcours.demo.holidays import december_sundays_before_christmas, french_public_holidays
+from parcours.demo.inventory import generate_inventory
 
 BRAND = "Maison Lavande"
 DEMO_PASSWORD = "parcours-demo"  # noqa: S105  (documented demo login, demo data only)
@@ -61,6 +64,7 @@ class DemoRun:
     faker: Faker = field(init=False)
     stores: list[dict[str, Any]] = field(default_factory=list)
     customer_ids: list[uuid.UUID] = field(default_factory=list)
+    skus: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -115,6 +119,42 @@ def _place_stores(run: DemoRun) -> list[tuple[City, int]]:
     return placed
 
 
+EMAIL_BRAND = "maison-lavande.example"
+CHRISTMAS_SUNDAY = [["10:00", "19:00"]]
+ExceptionDay = tuple[date, list[list[str]], str]  # local date, hours (none: closed), label
+
+
+def _store_exceptions(run: DemoRun, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Exceptions to every store's hours: the public holidays of each year of the history
+    and of the next one (closed), and the December Sundays before Christmas (open all day)
+    for the stores that open on Sundays."""
+    closures: dict[date, str] = {}
+    sundays: list[date] = []
+    for year in range(run.history_start.year, run.now.year + 2):
+        closures |= french_public_holidays(year)
+        sundays += december_sundays_before_christmas(year)
+    closed: list[ExceptionDay] = [(day, [], label) for day, label in sorted(closures.items())]
+    christmas: list[ExceptionDay] = [
+        (day, CHRISTMAS_SUNDAY, "Ouverture dominicale de Noël") for day in sundays
+    ]
+    exceptions: list[dict[str, Any]] = []
+    for row in rows:
+        days = list(closed)
+        if row["kind"] == "store" and row["opening_hours"].get("sun"):
+            days += christmas
+        exceptions += [
+            {
+                "id": run.id_at(datetime.combine(day, datetime.min.time(), UTC)),
+                "store_id": row["id"],
+                "day": day,
+                "hours": hours,
+                "label": label,
+            }
+            for day, hours, label in days
+        ]
+    return exceptions
+
+
 def generate_stores(run: DemoRun) -> None:
     rows = []
     opened = run.history_start - timedelta(days=365)
@@ -136,6 +176,7 @@ def generate_stores(run: DemoRun) -> None:
                 "lon": round(city.lon + run.rng.uniform(-jitter, jitter), 5),
                 "timezone": city.timezone,
                 "phone": _phone(run.rng, landline=True),
+                "email": f"{_slug(city.name)}{'' if number == 1 else f'-{number}'}@{EMAIL_BRAND}",
                 "opening_hours": _opening_hours(run.rng, big),
                 "services": _store_services(run.rng, big),
             }
@@ -155,14 +196,18 @@ def generate_stores(run: DemoRun) -> None:
                 "lat": city.lat,
                 "lon": city.lon,
                 "timezone": city.timezone,
+                "email": f"entrepot-{index + 1:02d}@{EMAIL_BRAND}",
                 "opening_hours": {},
                 "services": ["ship_from_store"],
             }
         )
+    exceptions = _store_exceptions(run, rows)
     with run.db.transaction() as session:
         stores.add_stores(session, run.now, rows)
+        stores.add_exceptions(session, exceptions)
     run.stores = rows
     run.counts["stores"] = len(rows)
+    run.counts["store_exceptions"] = len(exceptions)
     run.progress("stores", len(rows), len(rows))
 
 
@@ -320,6 +365,8 @@ def generate_users(run: DemoRun) -> None:
 
 STEPS: list[tuple[str, Callable[[DemoRun], None]]] = [
     ("stores", generate_stores),
+    ("catalog", generate_catalog),
+    ("inventory", generate_inventory),
     ("customers", generate_customers),
     ("users", generate_users),
 ]

@@ -1,23 +1,61 @@
 """Stores context: the network of stores and warehouses (facade)."""
 
+from parcours.stores.hours import OpeningSchedule, closes_at, is_open, next_opening
+from parcours.stores.locator import (
+    NearbyStore,
+    StockLookup,
+    nearest_store_rows,
+    nearest_stores,
+    resolve_place,
+)
+from parcours.stores.places import City, city_for_postcode, city_named, french_cities
 from parcours.stores.service import (
     SERVICES,
+    add_exceptions,
     add_stores,
     count_stores,
+    create_store,
+    deactivate_store,
     get_store,
     get_store_by_code,
+    list_exceptions,
     list_stores,
+    opening_schedule,
+    remove_exception,
+    set_exception,
     store_ids_by_code,
+    update_store,
     validate_store,
 )
 
 __all__ = [
     "SERVICES",
+    "City",
+    "NearbyStore",
+    "OpeningSchedule",
+    "StockLookup",
+    "add_exceptions",
     "add_stores",
+    "city_for_postcode",
+    "city_named",
+    "closes_at",
     "count_stores",
+    "create_store",
+    "deactivate_store",
+    "french_cities",
     "get_store",
     "get_store_by_code",
+    "is_open",
+    "list_exceptions",
     "list_stores",
+    "nearest_store_rows",
+    "nearest_stores",
+    "next_opening",
+    "opening_schedule",
+    "remove_exception",
+    "resolve_place",
+    "set_exception",
     "store_ids_by_code",
+    "update_store",
     "validate_store",
 ]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, String
+from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from parcours.core.db import Base, JSONType, UTCDateTime, UUIDType
@@ -21,6 +21,8 @@ class Store(Base):
     """
 
     __tablename__ = "stores"
+    # The store locator's spatial pre-filter: a bounding box is a range on lat, then lon.
+    __table_args__ = (Index("ix_stores_lat_lon", "lat", "lon"),)
 
     id: Mapped[uuid.UUID] = mapped_column(UUIDType, primary_key=True, default=new_id)
     code: Mapped[str] = mapped_column(String(32), unique=True)
@@ -39,3 +41,22 @@ class Store(Base):
     services: Mapped[list[str]] = mapped_column(JSONType, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class StoreException(Base):
+    """A dated exception to a store's weekly hours: a holiday closure or special hours.
+
+    `hours` holds that local date's [open, close] ranges; empty means closed all day.
+    """
+
+    __tablename__ = "store_exceptions"
+    __table_args__ = (UniqueConstraint("store_id", "day", name="uq_store_exceptions_store_day"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(UUIDType, primary_key=True, default=new_id)
+    store_id: Mapped[uuid.UUID] = mapped_column(
+        UUIDType, ForeignKey("stores.id", ondelete="CASCADE")
+    )
+    day: Mapped[date] = mapped_column(Date)
+    closed: Mapped[bool] = mapped_column(Boolean, default=True)
+    hours: Mapped[list[list[str]]] = mapped_column(JSONType, default=list)
+    label: Mapped[str] = mapped_column(String(120), default="")

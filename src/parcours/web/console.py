@@ -222,7 +222,11 @@ class NavItem:
 # Sections in the order of the mission: what sells, who buys, how we reach them,
 # what we learn, and how the platform is run. Contexts add their pages here.
 NAVIGATION: dict[str, list[NavItem]] = {
-    "Commerce": [NavItem("Stores", "/console/commerce/stores")],
+    "Commerce": [
+        NavItem("Catalogue", "/console/commerce/catalog"),
+        NavItem("Stores", "/console/commerce/stores"),
+        NavItem("Stock", "/console/commerce/stock"),
+    ],
     "Customers": [NavItem("Customers", "/console/customers", ("admin", "marketer"))],
     "Activation": [],
     "Insight": [],

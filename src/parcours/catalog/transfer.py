@@ -1,0 +1,530 @@
+"""Catalogue import and export, CSV or JSON, one row per variant with its product's fields.
+
+Imports check every row first and report each problem as (row, column, message). By
+default a file with any bad row changes nothing; with `keep_good_rows` the good rows go
+in and the bad ones are reported. Inserts take the bulk path: COPY through the psycopg
+connection on PostgreSQL, one executemany per table on SQLite.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import JSON, Table, insert, select
+from sqlalchemy.orm import Session
+
+from parcours.catalog import search
+from parcours.catalog.gtin import gtin_problem
+from parcours.catalog.models import Brand, Category, Channel, Price, Product, Variant
+from parcours.catalog.service import (
+    CODE_PATTERN,
+    current_prices_stmt,
+    parse_vat_rate,
+    refresh_search,
+    tokens,
+    vat_percent,
+)
+from parcours.core.errors import FieldError, InvalidInput
+from parcours.core.ids import new_id
+
+PRODUCT_COLUMNS = (
+    "product_code",
+    "brand",
+    "category",
+    "vat_rate",
+    "name_fr",
+    "name_en",
+    "description_fr",
+    "description_en",
+)
+VARIANT_COLUMNS = ("sku", "gtin", "options")
+PRICE_PREFIX = "price_"
+REQUIRED = ("product_code", "brand", "category", "name_fr", "sku")
+FORMATS = ("csv", "json")
+CHUNK = 5_000
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem: `row` is the file's line (CSV, header = 1) or 1-based item (JSON)."""
+
+    row: int
+    column: str
+    message: str
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    products: int = 0
+    variants: int = 0
+    prices: int = 0
+    rejected_rows: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+
+class ImportRejected(InvalidInput):
+    """The file has bad rows and the caller asked for all-or-nothing: nothing changed."""
+
+    def __init__(self, errors: list[RowError], rows: int) -> None:
+        bad = len({e.row for e in errors})
+        super().__init__(
+            f"{bad} of {rows} rows are invalid; nothing was imported. Fix them, or import "
+            "with keep-good-rows to load the others.",
+            [FieldError(e.message, pointer=f"#/rows/{e.row}/{e.column}") for e in errors[:1000]],
+        )
+        self.row_errors = errors
+        self.extensions["row_errors"] = [e.__dict__ for e in errors[:1000]]
+
+
+# ------------------------------------------------------------------ reading files
+
+
+def read_rows(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(row number, row) pairs from a CSV or JSON (array of objects) text stream."""
+    if fmt == "csv":
+        reader = csv.DictReader(stream)
+        for row in reader:
+            yield reader.line_num, {k: v for k, v in row.items() if k is not None}
+        return
+    if fmt != "json":
+        raise InvalidInput(f"Unknown format {fmt!r}: use csv or json.")
+    try:
+        items = json.load(stream)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"The file is not valid JSON: {exc}") from None
+    if not isinstance(items, list):
+        raise InvalidInput("A JSON catalogue file is an array of variant objects.")
+    for index, item in enumerate(items, start=1):
+        if not isinstance(item, dict):
+            raise InvalidInput(f"Item {index} of the JSON array is not an object.")
+        yield index, _flatten_json(item)
+
+
+def _flatten_json(item: dict[str, Any]) -> dict[str, Any]:
+    row = dict(item)
+    prices = row.pop("prices", None)
+    if isinstance(prices, dict):
+        for channel, amount in prices.items():
+            row[f"{PRICE_PREFIX}{channel}"] = amount
+    return row
+
+
+def format_of(path: Path, fmt: str | None) -> str:
+    chosen = fmt or path.suffix.lstrip(".").lower()
+    if chosen not in FORMATS:
+        raise InvalidInput(f"Cannot tell the format of {path.name}: pass --format csv or json.")
+    return chosen
+
+
+# ------------------------------------------------------------------ checking rows
+
+
+def _parse_options(value: Any) -> dict[str, str] | None:
+    """`size=M;colour=Lavande` (CSV) or an object (JSON); None when malformed."""
+    if value in (None, ""):
+        return {}
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    options = {}
+    for part in str(value).split(";"):
+        name, sep, option = part.partition("=")
+        if not sep or not name.strip():
+            return None
+        options[name.strip()] = option.strip()
+    return options
+
+
+def _parse_amount(value: Any) -> int | str:
+    """Minor units, or the reason the value is not one."""
+    if isinstance(value, bool):
+        return "must be a whole number of cents"
+    if isinstance(value, int):
+        amount = value
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        amount = int(value.strip())
+    else:
+        return "must be a whole number of cents"
+    return "must not be negative" if amount < 0 else amount
+
+
+@dataclass
+class _Lookups:
+    brands: dict[str, tuple[uuid.UUID, str]]
+    categories: dict[str, tuple[uuid.UUID, str, str]]
+    channels: dict[str, Channel]
+    products: dict[str, uuid.UUID]
+    taken_skus: set[str]
+    taken_gtins: set[str]
+
+
+def _lookups(session: Session, rows: Sequence[tuple[int, dict[str, Any]]]) -> _Lookups:
+    skus = sorted({str(r.get("sku") or "") for _n, r in rows} - {""})
+    gtins = sorted({str(r.get("gtin") or "") for _n, r in rows} - {""})
+    codes = sorted({str(r.get("product_code") or "") for _n, r in rows} - {""})
+    taken_skus: set[str] = set()
+    taken_gtins: set[str] = set()
+    products: dict[str, uuid.UUID] = {}
+    for start in range(0, max(len(skus), len(gtins), len(codes)), CHUNK):
+        taken_skus |= set(
+            session.scalars(select(Variant.sku).where(Variant.sku.in_(skus[start : start + CHUNK])))
+        )
+        taken_gtins |= {
+            g
+            for g in session.scalars(
+                select(Variant.gtin).where(Variant.gtin.in_(gtins[start : start + CHUNK]))
+            )
+            if g
+        }
+        products.update(
+            {
+                row[0]: row[1]
+                for row in session.execute(
+                    select(Product.code, Product.id).where(
+                        Product.code.in_(codes[start : start + CHUNK])
+                    )
+                )
+            }
+        )
+    return _Lookups(
+        brands={c: (i, n) for i, c, n in session.execute(select(Brand.id, Brand.code, Brand.name))},
+        categories={
+            c: (i, fr, en)
+            for i, c, fr, en in session.execute(
+                select(Category.id, Category.code, Category.name_fr, Category.name_en)
+            )
+        },
+        channels={c.code: c for c in session.scalars(select(Channel))},
+        products=products,
+        taken_skus=taken_skus,
+        taken_gtins=taken_gtins,
+    )
+
+
+def _check_row(
+    number: int, row: dict[str, Any], look: _Lookups, seen_skus: set[str], seen_gtins: set[str]
+) -> list[RowError]:
+    errors = []
+
+    def bad(column: str, message: str) -> None:
+        errors.append(RowError(number, column, message))
+
+    for column in REQUIRED:
+        if not str(row.get(column) or "").strip():
+            bad(column, "is required")
+    code = str(row.get("product_code") or "")
+    if code and not CODE_PATTERN.match(code):
+        bad("product_code", "must be 1-64 letters, digits, '.', '_' or '-'")
+    if code not in look.products:
+        brand, category = str(row.get("brand") or ""), str(row.get("category") or "")
+        if brand and brand not in look.brands:
+            bad("brand", f"unknown brand {brand!r}")
+        if category and category not in look.categories:
+            bad("category", f"unknown category {category!r}")
+        try:
+            parse_vat_rate(row.get("vat_rate") or "20")
+        except ValueError as exc:
+            bad("vat_rate", str(exc))
+    sku = str(row.get("sku") or "")
+    if len(sku) > 64:
+        bad("sku", "a SKU has at most 64 characters")
+    elif sku in look.taken_skus:
+        bad("sku", f"SKU {sku!r} already exists in the catalogue")
+    elif sku and sku in seen_skus:
+        bad("sku", f"duplicate SKU {sku!r} in the file")
+    gtin = str(row.get("gtin") or "").strip()
+    if gtin:
+        problem = gtin_problem(gtin)
+        if problem:
+            bad("gtin", problem)
+        elif gtin in look.taken_gtins or gtin in seen_gtins:
+            bad("gtin", f"GTIN {gtin} is already used")
+    if _parse_options(row.get("options")) is None:
+        bad("options", "write options as name=value;name=value")
+    for column, value in row.items():
+        if not column.startswith(PRICE_PREFIX) or value in (None, ""):
+            continue
+        if column[len(PRICE_PREFIX) :] not in look.channels:
+            bad(column, f"unknown channel {column[len(PRICE_PREFIX) :]!r}")
+        amount = _parse_amount(value)
+        if isinstance(amount, str):
+            bad(column, amount)
+    if not errors:
+        seen_skus.add(sku)
+        if gtin:
+            seen_gtins.add(gtin)
+    return errors
+
+
+# ------------------------------------------------------------------ importing
+
+
+def import_rows(
+    session: Session,
+    now: datetime,
+    rows: Iterable[tuple[int, dict[str, Any]]],
+    keep_good_rows: bool = False,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import variant rows (see docs/catalog.md for the columns); all-or-nothing unless
+    `keep_good_rows`. Products are created from the first good row of their code; the
+    product fields of later rows, and of products already in the catalogue, are ignored."""
+    numbered = list(rows)
+    look = _lookups(session, numbered)
+    report = ImportReport(rows=len(numbered))
+    good: list[tuple[int, dict[str, Any]]] = []
+    seen_skus: set[str] = set()
+    seen_gtins: set[str] = set()
+    for number, row in numbered:
+        problems = _check_row(number, row, look, seen_skus, seen_gtins)
+        if problems:
+            report.errors += problems
+            report.rejected_rows += 1
+        else:
+            good.append((number, row))
+    if report.errors and not keep_good_rows:
+        raise ImportRejected(report.errors, report.rows)
+    _insert(session, now, good, look, report, progress)
+    return report
+
+
+def _insert(
+    session: Session,
+    now: datetime,
+    good: list[tuple[int, dict[str, Any]]],
+    look: _Lookups,
+    report: ImportReport,
+    progress: Progress | None,
+) -> None:
+    products: list[dict[str, Any]] = []
+    variants: list[dict[str, Any]] = []
+    prices: list[dict[str, Any]] = []
+    search_words: dict[uuid.UUID, list[str]] = {}
+    positions: dict[uuid.UUID, int] = {}
+    existing = set(look.products.values())
+    for _number, row in good:
+        code = row["product_code"]
+        product_id = look.products.get(code)
+        if product_id is None:
+            product_id = new_id()
+            look.products[code] = product_id
+            products.append(_product_row(product_id, row, look, now))
+            search_words[product_id] = [
+                code,
+                row["name_fr"],
+                str(row.get("name_en") or ""),
+                look.brands[row["brand"]][1],
+                *look.categories[row["category"]][1:],
+            ]
+        variant_id = new_id()
+        position = positions.get(product_id, 0)
+        positions[product_id] = position + 1
+        gtin = str(row.get("gtin") or "").strip() or None
+        variants.append(
+            {
+                "id": variant_id,
+                "product_id": product_id,
+                "sku": row["sku"],
+                "gtin": gtin,
+                "options": _parse_options(row.get("options")) or {},
+                "position": position,
+                "created_at": now,
+            }
+        )
+        if product_id in search_words:
+            search_words[product_id] += [row["sku"], gtin or ""]
+        prices += _price_rows(variant_id, row, look, now)
+    for product in products:
+        product["search_text"] = " ".join(tokens(" ".join(search_words[product["id"]])))
+    total = len(products) + len(variants) + len(prices)
+    done = 0
+    for model, batch in ((Product, products), (Variant, variants), (Price, prices)):
+        for start in range(0, len(batch), CHUNK):
+            chunk = batch[start : start + CHUNK]
+            _bulk(session, model, chunk)
+            done += len(chunk)
+            if progress:
+                progress(done, total)
+    search.reindex(session, [p["id"] for p in products])
+    refresh_search(session, sorted(existing & set(positions), key=str))
+    report.products, report.variants, report.prices = len(products), len(variants), len(prices)
+
+
+def _product_row(
+    product_id: uuid.UUID, row: dict[str, Any], look: _Lookups, now: datetime
+) -> dict[str, Any]:
+    return {
+        "id": product_id,
+        "code": row["product_code"],
+        "brand_id": look.brands[row["brand"]][0],
+        "category_id": look.categories[row["category"]][0],
+        "vat_rate_bp": parse_vat_rate(row.get("vat_rate") or "20"),
+        "name_fr": row["name_fr"].strip(),
+        "name_en": str(row.get("name_en") or "").strip(),
+        "description_fr": str(row.get("description_fr") or ""),
+        "description_en": str(row.get("description_en") or ""),
+        "attributes": {},
+        "search_text": "",
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _price_rows(
+    variant_id: uuid.UUID, row: dict[str, Any], look: _Lookups, now: datetime
+) -> list[dict[str, Any]]:
+    out = []
+    for column, value in row.items():
+        if not column.startswith(PRICE_PREFIX) or value in (None, ""):
+            continue
+        channel = look.channels[column[len(PRICE_PREFIX) :]]
+        amount = _parse_amount(value)
+        assert isinstance(amount, int)
+        out.append(
+            {
+                "id": new_id(),
+                "variant_id": variant_id,
+                "channel_id": channel.id,
+                "store_id": None,
+                "currency": channel.currency,
+                "amount": amount,
+                "includes_vat": channel.prices_include_vat,
+                "sale_amount": None,
+                "sale_from": None,
+                "sale_to": None,
+                "valid_from": now,
+                "created_at": now,
+            }
+        )
+    return out
+
+
+def _bulk(
+    session: Session, model: type[Product] | type[Variant] | type[Price], rows: list[dict[str, Any]]
+) -> None:
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        copy_rows(session, model.__table__, rows)  # type: ignore[arg-type]
+    else:
+        # Core, not ORM, insert: every row has every column, so the rows go to the
+        # driver as one executemany without the ORM's per-row bookkeeping.
+        table: Table = model.__table__  # type: ignore[assignment]
+        session.connection().execute(insert(table), rows)
+
+
+def copy_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """COPY rows into `table` through the session's own psycopg connection (same
+    transaction); JSON columns are wrapped for JSONB."""
+    from psycopg.types.json import Jsonb
+
+    session.flush()
+    columns = [c.name for c in table.columns]
+    json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    names = ", ".join(f'"{c}"' for c in columns)
+    with (
+        driver.cursor() as cursor,
+        cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy,
+    ):
+        for row in rows:
+            copy.write_row(
+                [Jsonb(row.get(c)) if c in json_columns else row.get(c) for c in columns]
+            )
+
+
+def import_file(
+    session: Session,
+    now: datetime,
+    stream: IO[str],
+    fmt: str,
+    keep_good_rows: bool = False,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import a CSV or JSON text stream (see `import_rows`)."""
+    return import_rows(session, now, read_rows(stream, fmt), keep_good_rows, progress)
+
+
+# ------------------------------------------------------------------ exporting
+
+
+def export_rows(session: Session, at: datetime) -> Iterator[dict[str, Any]]:
+    """One row per variant with its product's fields and the channel-wide regular price
+    of each channel in force at `at` (`price_<channel>`, minor units)."""
+    channels = list(session.scalars(select(Channel).order_by(Channel.code)))
+    prices: dict[str, dict[uuid.UUID, int]] = {}
+    for channel in channels:
+        current = current_prices_stmt(channel.id, at).subquery()
+        prices[channel.code] = {
+            row[0]: row[1]
+            for row in session.execute(select(current.c.variant_id, current.c.amount))
+        }
+    stmt = (
+        select(Product, Variant, Brand.code, Category.code)
+        .join(Variant, Variant.product_id == Product.id)
+        .join(Brand, Brand.id == Product.brand_id)
+        .join(Category, Category.id == Product.category_id)
+        .order_by(Product.code, Variant.position)
+    )
+    for product, variant, brand, category in session.execute(stmt):
+        row: dict[str, Any] = {
+            "product_code": product.code,
+            "brand": brand,
+            "category": category,
+            "vat_rate": vat_percent(product.vat_rate_bp),
+            "name_fr": product.name_fr,
+            "name_en": product.name_en,
+            "description_fr": product.description_fr,
+            "description_en": product.description_en,
+            "sku": variant.sku,
+            "gtin": variant.gtin or "",
+            "options": variant.options,
+        }
+        for channel in channels:
+            row[f"{PRICE_PREFIX}{channel.code}"] = prices[channel.code].get(variant.id)
+        yield row
+
+
+def write_export(rows: Iterable[dict[str, Any]], out: IO[str], fmt: str) -> int:
+    """Write exported rows as CSV (options as name=value;…) or a JSON array; returns
+    how many rows were written."""
+    count = 0
+    if fmt == "json":
+        items = []
+        for row in rows:
+            prices = {
+                k[len(PRICE_PREFIX) :]: v for k, v in row.items() if k.startswith(PRICE_PREFIX)
+            }
+            base = {k: v for k, v in row.items() if not k.startswith(PRICE_PREFIX)}
+            items.append({**base, "prices": {k: v for k, v in prices.items() if v is not None}})
+        json.dump(items, out, ensure_ascii=False, indent=1)
+        return len(items)
+    writer: csv.DictWriter[str] | None = None
+    for row in rows:
+        flat = {**row, "options": ";".join(f"{k}={v}" for k, v in row["options"].items())}
+        flat = {k: "" if v is None else v for k, v in flat.items()}
+        if writer is None:
+            writer = csv.DictWriter(out, fieldnames=list(flat))
+            writer.writeheader()
+        writer.writerow(flat)
+        count += 1
+    if writer is None:
+        out.write(",".join((*PRODUCT_COLUMNS, *VARIANT_COLUMNS)) + "\n")
+    return count
+
+
+def export_text(session: Session, at: datetime, fmt: str) -> str:
+    buffer = io.StringIO()
+    write_export(export_rows(session, at), buffer, fmt)
+    return buffer.getvalue()

@@ -1,0 +1,27 @@
+"""`parcours catalog import|export` as an operator runs them."""
+
+from pathlib import Path
+
+from tests.test_cli import parcours
+
+
+def test_import_reports_bad_rows_and_export_writes_the_catalogue(tmp_path: Path) -> None:
+    assert parcours(tmp_path, "init").returncode == 0
+    source = tmp_path / "catalogue.csv"
+    source.write_text(
+        "product_code,brand,category,name_fr,sku,gtin,price_web\n"
+        "A,nobody,mode,Article A,A-1,3017620422004,12.5\n",
+        encoding="utf-8",
+    )
+    result = parcours(tmp_path, "catalog", "import", str(source))
+    assert result.returncode == 1
+    assert "unknown brand 'nobody'" in result.stdout
+    assert "wrong check digit" in result.stdout
+    assert "nothing was imported" in result.stderr
+    target = tmp_path / "out.json"
+    exported = parcours(tmp_path, "catalog", "export", str(target))
+    assert exported.returncode == 0, exported.stderr
+    assert target.read_text() == "[]"
+    unknown = parcours(tmp_path, "catalog", "export", str(tmp_path / "out.xml"))
+    assert unknown.returncode == 1
+    assert "--format csv or json" in unknown.stderr

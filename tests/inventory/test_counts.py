@@ -1,0 +1,125 @@
+"""Stock counts from store files: count movements of the difference and a reconciliation."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from parcours.core.clock import ManualClock
+from parcours.core.db import Database
+from parcours.core.errors import InvalidInput
+from parcours.inventory import counts
+from parcours.inventory.models import StockLevel, StockMovement
+from tests import builders
+
+
+def on_hand(db: Database, location_id: object) -> dict[str, int]:
+    with db.transaction() as session:
+        rows = session.scalars(select(StockLevel).where(StockLevel.location_id == location_id))
+        return {row.sku: row.on_hand for row in rows}
+
+
+def run_count(
+    db: Database, clock: ManualClock, location_id: object, text: str, keep: bool = False
+) -> counts.CountReport:
+    rows, errors = counts.parse_count_file(text)
+    with db.transaction() as session:
+        return counts.import_count(session, clock.now(), location_id, rows, errors, keep)  # type: ignore[arg-type]
+
+
+def test_a_count_corrects_on_hand_and_reports_each_difference(
+    db: Database, clock: ManualClock
+) -> None:
+    lyon = builders.location(db, clock)
+    builders.receive(db, clock, "A", lyon, 5)
+    builders.receive(db, clock, "B", lyon, 2)
+    report = run_count(db, clock, lyon, "sku;counted_quantity\nA;3\nB;2\nC;4\n")
+    assert report.applied
+    assert [(x.sku, x.expected, x.counted, x.delta) for x in report.lines] == [
+        ("A", 5, 3, -2),
+        ("B", 2, 2, 0),
+        ("C", 0, 4, 4),
+    ]
+    assert report.movements == 2
+    assert on_hand(db, lyon) == {"A": 3, "B": 2, "C": 4}
+    with db.transaction() as session:
+        moves = session.scalars(select(StockMovement).where(StockMovement.kind == "count")).all()
+    assert sorted((m.sku, m.quantity) for m in moves) == [("A", -2), ("C", 4)]
+    assert {m.reference for m in moves} == {report.reference}
+
+
+def test_a_file_with_bad_rows_records_nothing_by_default(db: Database, clock: ManualClock) -> None:
+    lyon = builders.location(db, clock)
+    text = "sku,counted_quantity\nA,3\nB,-1\nC,deux\nA,4\n,1\n"
+    report = run_count(db, clock, lyon, text)
+    assert not report.applied
+    assert [(e.line, e.column) for e in report.errors] == [
+        (3, "counted_quantity"),
+        (4, "counted_quantity"),
+        (5, "sku"),
+        (6, "sku"),
+    ]
+    assert "first on line 2" in report.errors[2].detail
+    assert on_hand(db, lyon) == {}
+
+
+def test_keep_good_rows_records_the_good_rows(db: Database, clock: ManualClock) -> None:
+    lyon = builders.location(db, clock)
+    report = run_count(db, clock, lyon, "sku,counted_quantity\nA,3\nB,1.5\n", keep=True)
+    assert report.applied
+    assert len(report.errors) == 1
+    assert on_hand(db, lyon) == {"A": 3}
+
+
+def test_a_file_without_the_columns_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="counted_quantity"):
+        counts.parse_count_file("reference,qty\nA,3\n")
+
+
+def parcours(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PARCOURS_")}
+    environment.update({"PARCOURS_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"})
+    return subprocess.run(
+        [sys.executable, "-m", "parcours", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=tmp_path,
+        timeout=120,
+    )
+
+
+def test_the_command_line_imports_a_count_and_shows_stock(tmp_path: Path) -> None:
+    assert parcours(tmp_path, "init").returncode == 0
+    db = Database.connect(f"sqlite:///{tmp_path / 'data' / 'parcours.db'}")
+    clock = ManualClock()
+    builders.location(db, clock, "LYO-1")
+    db.dispose()
+    good = tmp_path / "count.csv"
+    good.write_text("sku,counted_quantity\nLAV-1,7\nLAV-2,0\n")
+    result = parcours(tmp_path, "inventory", "import-count", str(good), "--store", "LYO-1")
+    assert result.returncode == 0, result.stderr
+    assert "Reconciliation" in result.stdout
+    assert "2 SKU(s) counted, 1 differed" in result.stdout
+    shown = parcours(tmp_path, "inventory", "stock", "LAV-1")
+    assert shown.returncode == 0
+    assert "LYO-1" in shown.stdout
+    assert " 7 " in shown.stdout
+    bad = tmp_path / "bad.csv"
+    bad.write_text("sku,counted_quantity\nLAV-1,8\nLAV-3,-2\n")
+    refused = parcours(tmp_path, "inventory", "import-count", str(bad), "--store", "LYO-1")
+    assert refused.returncode == 1
+    assert "--keep-good-rows" in refused.stderr
+    assert "Rows refused" in refused.stdout
+    kept = parcours(
+        tmp_path, "inventory", "import-count", str(bad), "--store", "LYO-1", "--keep-good-rows"
+    )
+    assert kept.returncode == 0
+    unknown = parcours(tmp_path, "inventory", "import-count", str(good), "--store", "NOPE")
+    assert unknown.returncode == 1
+    assert "NOPE" in unknown.stderr

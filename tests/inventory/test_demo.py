@@ -1,0 +1,91 @@
+"""The demo's stock: every location stocked from the catalogue's SKUs, deterministically."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from parcours import inventory
+from parcours.core.db import Database
+from parcours.core.errors import Conflict
+from parcours.core.migrate import upgrade
+from parcours.demo.generator import SIZES, DemoRun, generate_stores
+from parcours.demo.inventory import generate_inventory
+from parcours.inventory.models import StockLevel, StockMovement
+
+SKUS = [f"DEMO-{n:05d}" for n in range(2_000)]
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def demo_stock(tmp_path: Path, name: str) -> tuple[Database, DemoRun, float]:
+    db = Database.connect(f"sqlite:///{tmp_path / name}")
+    upgrade(db)
+    run = DemoRun(db, 7, SIZES["small"], NOW, lambda *_: None)
+    generate_stores(run)
+    run.skus = SKUS
+    started = time.perf_counter()
+    generate_inventory(run)
+    return db, run, time.perf_counter() - started
+
+
+def snapshot(db: Database) -> list[tuple[str, str, int]]:
+    with db.transaction() as session:
+        rows = session.execute(
+            select(StockLevel.sku, StockLevel.location_id, StockLevel.on_hand).order_by(
+                StockLevel.sku, StockLevel.location_id
+            )
+        )
+        return [(sku, str(location), units) for sku, location, units in rows]
+
+
+def test_every_location_holds_stock_and_some_stores_are_sold_out(tmp_path: Path) -> None:
+    db, run, seconds = demo_stock(tmp_path, "a.db")
+    assert seconds < 10
+    with db.transaction() as session:
+        locations = session.scalar(select(func.count(func.distinct(StockLevel.location_id))))
+        ledger = session.scalar(select(func.sum(StockMovement.quantity))) or 0
+        total = session.scalar(select(func.sum(StockLevel.on_hand))) or 0
+        sold_out = session.scalar(
+            select(func.count()).select_from(StockLevel).where(StockLevel.on_hand == 0)
+        )
+        kinds = set(session.scalars(select(StockMovement.kind).distinct()))
+        web = inventory.available_to_promise(session, SKUS[:50], "web")
+    assert locations == len(run.stores)
+    assert ledger == total
+    assert sold_out
+    assert kinds == {"receipt", "sale"}
+    assert all(units >= 0 for units in web.values())
+    assert run.counts["stock_levels"] > len(SKUS)
+    db.dispose()
+
+
+def test_the_same_seed_gives_the_same_stock(tmp_path: Path) -> None:
+    first, _, _ = demo_stock(tmp_path, "a.db")
+    second, _, _ = demo_stock(tmp_path, "b.db")
+    assert snapshot(first) == snapshot(second)
+    first.dispose()
+    second.dispose()
+
+
+def test_without_catalogue_skus_the_step_stocks_nothing(tmp_path: Path) -> None:
+    db = Database.connect(f"sqlite:///{tmp_path / 'c.db'}")
+    upgrade(db)
+    run = DemoRun(db, 7, SIZES["small"], NOW, lambda *_: None)
+    generate_stores(run)
+    generate_inventory(run)
+    assert run.counts["stock_levels"] == 0
+    db.dispose()
+
+
+def test_an_opening_ledger_loads_only_into_empty_locations(tmp_path: Path) -> None:
+    db, run, _ = demo_stock(tmp_path, "a.db")
+    location = run.stores[0]["id"]
+    with pytest.raises(Conflict), db.transaction() as session:
+        inventory.load_opening_ledger(
+            session, NOW, [inventory.MovementInput("X", location, "receipt", 1)]
+        )
+    db.dispose()
