@@ -3,9 +3,9 @@
 Stores are spread over France around the cities of the shipped table (a Gaussian of
 ~8 km around each city, more stores in bigger cities). Queries come from around the
 cities (~15 km Gaussian: where customers live; the target applies to these), and, as a
-harder second set, uniformly from metropolitan France's bounding box (sea, mountains
-and neighbouring countries included, which makes the search radius widen). Each query
-runs in one warm session; the indexed answers are checked against the brute force.
+second set, uniformly from metropolitan France's bounding box (sea, mountains and
+neighbouring countries included). Each query runs in one warm session; the indexed
+answers are checked against the brute force.
 """
 
 from __future__ import annotations
@@ -159,7 +159,9 @@ def _report(
     brute: list[float],
 ) -> Report:
     ratio = statistics.median(brute) / statistics.median(full)
-    passed = percentile(full, 0.99) <= options.target_p99_us
+    # The target is the issue's: the 5 nearest of 10,000 stores. The full locator answer
+    # (opening state, next opening) is reported beside it.
+    passed = percentile(spatial, 0.99) <= options.target_p99_us
     rows = [
         (
             name,
@@ -168,7 +170,7 @@ def _report(
             count(len(values)),
         )
         for name, values in (
-            ("indexed: 5 nearest (box query + haversine)", spatial),
+            ("index: 5 nearest (version check + in-memory index)", spatial),
             ("locator: 5 nearest + open now / next opening", full),
             ("locator, from anywhere in France's box", wide),
             ("brute force: scan all + haversine in Python", brute),
@@ -191,7 +193,8 @@ def _report(
         "passed": passed,
     }
     verdicts = [
-        ("p99 of the locator", f"{figures['locator_p99_us']:,} µs", verdict(passed)),
+        ("p99 of the 5 nearest", f"{figures['spatial_p99_us']:,} µs", verdict(passed)),
+        ("p99 of the full locator answer", f"{figures['locator_p99_us']:,} µs", ""),
         ("median speed-up over brute force", f"x{ratio:,.1f}", ""),
     ]
     return Report(

@@ -11,17 +11,18 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import OperationalError
 
-from parcours import __version__, catalog, inventory, registry
+from parcours import __version__, catalog, inventory, registry, stores
 from parcours.core import auth
 from parcours.core.audit import CLI_ACTOR
 from parcours.core.clock import SYSTEM_CLOCK
+from parcours.core.commandline import CliState
 from parcours.core.db import DatabaseUnavailable, safe_url
 from parcours.core.errors import ParcoursError
 from parcours.core.events import consumer_status, drain, run_due_jobs, run_worker
 from parcours.core.migrate import upgrade
 from parcours.core.settings import SettingsError
 from parcours.demo.cli import app as demo_app
-from parcours.runtime import CliState, run_server
+from parcours.runtime import run_server
 
 app = typer.Typer(
     name="parcours",
@@ -34,8 +35,9 @@ users_app = typer.Typer(help="Manage console users.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
 app.add_typer(demo_app, name="demo")
-app.add_typer(inventory.cli_app(CliState.database), name="inventory")
-app.add_typer(catalog.cli_app(CliState.database), name="catalog")
+app.add_typer(inventory.cli_app(), name="inventory")
+app.add_typer(stores.cli_app(), name="stores")
+app.add_typer(catalog.cli_app(), name="catalog")
 
 out = Console()
 err = Console(stderr=True)

@@ -158,3 +158,55 @@ async def test_an_uploaded_file_with_bad_rows_is_rejected_whole_or_in_part(
     )
     assert exported.headers["content-type"].startswith("text/csv")
     assert "A-1" in exported.text
+
+
+async def test_the_one_voice_report_and_its_rules_over_http(
+    client: httpx.AsyncClient, db: Database, clock: ManualClock
+) -> None:
+    builders.catalog_basics(db, clock)
+    builders.add_product(db, clock)
+    writer = builders.api_key(db, clock, "commerce:write", "commerce:read")
+    for channel in ("web", "store"):
+        listed = await client.put(
+            f"/v1/catalog/products/ROBE-LIN/listings/{channel}",
+            json={"published": True},
+            headers=bearer(writer),
+        )
+        assert listed.status_code == 200, listed.text
+    for channel, amount in (("web", 8_990), ("store", 9_290)):
+        await client.post(
+            "/v1/catalog/prices",
+            json={"sku": "ROBE-LIN-S", "channel": channel, "amount": amount},
+            headers=bearer(writer),
+        )
+    texts = await client.put(
+        "/v1/catalog/products/ROBE-LIN/listings/store/texts",
+        json={"name_fr": "Robe lin"},
+        headers=bearer(writer),
+    )
+    assert texts.json()["name_fr"] == "Robe lin"
+    report = await client.get("/v1/catalog/one-voice", headers=bearer(writer))
+    assert report.status_code == 200, report.text
+    body = report.json()
+    assert (body["default_reference"], body["products_checked"], body["total"]) == ("web", 1, 2)
+    assert [(f["field"], f["channel_value"], f["reference_value"]) for f in body["findings"]] == [
+        ("name", "Robe lin", "Robe en lin lavande"),
+        ("price", 9_290, 8_990),
+    ]
+    rule = await client.put(
+        "/v1/catalog/one-voice/rules/store",
+        json={"reference": "web", "price_tolerance_bp": 500, "allow_name_override": True},
+        headers=bearer(writer),
+    )
+    assert rule.status_code == 200, rule.text
+    again = await client.get("/v1/catalog/one-voice", headers=bearer(writer))
+    assert again.json()["findings"] == []
+    assert [r["channel"] for r in again.json()["rules"]] == ["store"]
+    bad = await client.get("/v1/catalog/one-voice?field=colour", headers=bearer(writer))
+    assert bad.status_code == 422
+    assert bad.headers["content-type"] == "application/problem+json"
+    self_reference = await client.put(
+        "/v1/catalog/one-voice/rules/store", json={"reference": "store"}, headers=bearer(writer)
+    )
+    assert self_reference.status_code == 422
+    assert self_reference.json()["errors"][0]["pointer"] == "#/reference"

@@ -7,7 +7,7 @@ from parcours import catalog
 from parcours.core.clock import ManualClock
 from parcours.core.db import Database
 from tests import builders
-from tests.web.test_console import HTML, log_in
+from tests.web.test_console import HTML, csrf_in, log_in
 
 pytestmark = pytest.mark.anyio
 
@@ -51,3 +51,82 @@ async def test_an_unknown_product_page_is_a_404(
     await log_in(client)
     page = await client.get("/console/commerce/catalog/NOPE", headers=HTML)
     assert page.status_code == 404
+
+
+async def test_the_one_voice_page_lists_differences_and_aligns_a_price(
+    client: httpx.AsyncClient, db: Database, clock: ManualClock
+) -> None:
+    builders.user(db, clock)
+    builders.catalog_basics(db, clock)
+    builders.add_product(db, clock)
+    with db.transaction() as session:
+        for channel in ("web", "store"):
+            catalog.set_listing(session, clock.now(), "ROBE-LIN", channel, True)
+        catalog.set_price(session, clock.now(), "ROBE-LIN-S", "web", 8_990)
+        catalog.set_price(session, clock.now(), "ROBE-LIN-S", "store", 9_490)
+        catalog.set_listing_texts(session, clock.now(), "ROBE-LIN", "store", {"name_fr": "Robe"})
+    await log_in(client)
+    page = await client.get("/console/commerce/one-voice", headers=HTML)
+    assert page.status_code == 200
+    assert 'data-finding="ROBE-LIN-price-store"' in page.text
+    assert 'data-finding="ROBE-LIN-name-store"' in page.text
+    assert "€94.90" in page.text
+    forged = await client.post(
+        "/console/commerce/one-voice/align-price",
+        data={"sku": "ROBE-LIN-S", "channel": "store", "reference": "web", "csrf_token": "x"},
+        headers=HTML,
+    )
+    assert forged.status_code == 403
+    aligned = await client.post(
+        "/console/commerce/one-voice/align-price",
+        data={
+            "sku": "ROBE-LIN-S",
+            "channel": "store",
+            "reference": "web",
+            "back": "/console/commerce/one-voice?field=price",
+            "csrf_token": csrf_in(page.text),
+        },
+        headers=HTML,
+    )
+    assert aligned.status_code == 303
+    assert aligned.headers["location"] == "/console/commerce/one-voice?field=price"
+    removed = await client.post(
+        "/console/commerce/one-voice/remove-text",
+        data={
+            "product": "ROBE-LIN",
+            "channel": "store",
+            "field": "name",
+            "locale": "fr",
+            "back": "https://evil.example/",
+            "csrf_token": csrf_in(page.text),
+        },
+        headers=HTML,
+    )
+    assert removed.headers["location"] == "/console/commerce/one-voice"
+    french = await client.get(
+        "/console/commerce/one-voice", headers={**HTML, "Accept-Language": "fr"}
+    )
+    assert "Tous les canaux parlent d’une seule voix." in french.text
+    with db.transaction() as session:
+        assert catalog.current_price(session, "ROBE-LIN-S", "store", clock.now()).incl_vat == 8_990
+
+
+async def test_only_admins_may_fix_from_the_one_voice_page(
+    client: httpx.AsyncClient, db: Database, clock: ManualClock
+) -> None:
+    builders.user(db, clock, role="marketer")
+    builders.catalog_basics(db, clock)
+    await log_in(client)
+    page = await client.get("/console/commerce/one-voice", headers=HTML)
+    assert page.status_code == 200
+    refused = await client.post(
+        "/console/commerce/one-voice/align-price",
+        data={
+            "sku": "ROBE-LIN-S",
+            "channel": "store",
+            "reference": "web",
+            "csrf_token": csrf_in(page.text),
+        },
+        headers=HTML,
+    )
+    assert refused.status_code == 403

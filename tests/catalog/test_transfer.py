@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import event
 
 from parcours import catalog
-from parcours.catalog.transfer import ImportRejected, export_text, import_file
+from parcours.catalog.transfer import export_text, import_file
 from parcours.core.clock import ManualClock
 from parcours.core.db import Database
+from parcours.core.imports import ImportRejected
 from tests import builders
 from tests.conftest import fresh_database_url
 
@@ -156,3 +157,31 @@ def test_import_uses_a_fixed_number_of_statements_whatever_the_row_count(
         report = import_file(session, clock.now(), csv_file(*lines), "csv")
     assert report.variants == 300
     assert len(statements) < 20
+
+
+def test_images_come_in_with_the_product_and_go_out_with_the_export(
+    db: Database, clock: ManualClock
+) -> None:
+    builders.catalog_basics(db, clock)
+    item = {
+        "product_code": "BOL",
+        "brand": "atelier",
+        "category": "maison",
+        "name_fr": "Bol",
+        "sku": "BOL-1",
+        "image_urls": "https://media.example/bol-1.jpg | https://media.example/bol-2.jpg",
+    }
+    bad = {**item, "product_code": "TASSE", "sku": "TASSE-1", "image_urls": "ftp://x/y.jpg"}
+    with pytest.raises(ImportRejected) as caught, db.transaction() as session:
+        import_file(session, clock.now(), io.StringIO(json.dumps([item, bad])), "json")
+    assert [(e.row, e.column) for e in caught.value.row_errors] == [(2, "image_urls")]
+    with db.transaction() as session:
+        import_file(session, clock.now(), io.StringIO(json.dumps([item])), "json")
+    with db.transaction() as session:
+        exported = list(catalog.export_rows(session, clock.now()))
+        view = catalog.get_product(session, "BOL")
+    assert (
+        exported[0]["image_urls"]
+        == "https://media.example/bol-1.jpg|https://media.example/bol-2.jpg"
+    )
+    assert [m.alt_fr for m in view.media] == ["Bol", "Bol"]

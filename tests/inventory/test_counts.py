@@ -58,13 +58,13 @@ def test_a_file_with_bad_rows_records_nothing_by_default(db: Database, clock: Ma
     text = "sku,counted_quantity\nA,3\nB,-1\nC,deux\nA,4\n,1\n"
     report = run_count(db, clock, lyon, text)
     assert not report.applied
-    assert [(e.line, e.column) for e in report.errors] == [
+    assert [(e.row, e.column) for e in report.errors] == [
         (3, "counted_quantity"),
         (4, "counted_quantity"),
         (5, "sku"),
         (6, "sku"),
     ]
-    assert "first on line 2" in report.errors[2].detail
+    assert "first on line 2" in report.errors[2].message
     assert on_hand(db, lyon) == {}
 
 

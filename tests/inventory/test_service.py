@@ -492,3 +492,17 @@ def test_stock_for_sku_lists_each_location(db: Database, clock: ManualClock) -> 
             (lyon, 1),
             (paris, 2),
         }
+
+
+def test_one_locations_stock_of_many_skus_comes_in_one_query(
+    db: Database, clock: ManualClock
+) -> None:
+    lyon = builders.location(db, clock, "LYO-1")
+    builders.receive(db, clock, "SKU-1", lyon, 5)
+    builders.receive(db, clock, "SKU-2", lyon, 3)
+    statements: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    with db.transaction() as session:
+        stock = inventory.available_at_location(session, lyon, ["SKU-1", "SKU-2", "SKU-9"])
+    assert stock == {"SKU-1": 5, "SKU-2": 3, "SKU-9": 0}
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1

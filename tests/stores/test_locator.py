@@ -4,12 +4,14 @@ import random
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from parcours import stores
+from parcours.core.audit import CLI_ACTOR
 from parcours.core.clock import ManualClock
 from parcours.core.db import Database
 from parcours.core.errors import InvalidInput, NotFound
@@ -125,16 +127,39 @@ def test_a_sku_without_a_stock_lookup_is_refused(db: Database, clock: ManualCloc
         nearest(db, GeoPoint(45.7640, 4.8357), sku="LAV-001")
 
 
-def test_the_locator_answers_in_three_queries_when_the_first_box_suffices(
+def test_a_warm_locator_answers_in_three_queries(db: Database, clock: ManualClock) -> None:
+    network(db, clock)
+    nearest(db, GeoPoint(45.7640, 4.8357), limit=1)  # builds the in-memory index
+    statements: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    found = nearest(db, GeoPoint(48.8566, 2.3522), limit=3)
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(found) == 3
+    assert len(selects) == 3  # the network version, the winners' details, their exceptions
+
+
+def test_the_index_follows_store_changes_made_by_any_process(
     db: Database, clock: ManualClock
 ) -> None:
     network(db, clock)
-    statements: list[str] = []
-    event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
-    found = nearest(db, GeoPoint(45.7640, 4.8357), limit=1)
-    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
-    assert len(found) == 1
-    assert len(selects) == 3  # ids in the 3 km box, the winners' details, their exceptions
+    before = [hit.code for _, hit in _rows(db, GeoPoint(45.7640, 4.8357), 1)]
+    # Another process changes the network: only the database tells this one.
+    with db.transaction() as session:
+        stores.add_stores(
+            session, clock.now(), [builders.store_row("NEW-1", lat=45.7641, lon=4.8358)]
+        )
+    after = [hit.code for _, hit in _rows(db, GeoPoint(45.7640, 4.8357), 1)]
+    assert after == ["NEW-1"]
+    assert before != after
+    with db.transaction() as session:
+        store = stores.get_store_by_code(session, "NEW-1")
+        stores.deactivate_store(session, clock.now(), CLI_ACTOR, store.id)
+    assert [hit.code for _, hit in _rows(db, GeoPoint(45.7640, 4.8357), 1)] == before
+
+
+def _rows(db: Database, centre: GeoPoint, limit: int) -> list[tuple[float, Any]]:
+    with db.transaction() as session:
+        return stores.nearest_store_rows(session, centre, limit)
 
 
 def test_the_widening_search_finds_exactly_the_brute_force_nearest(

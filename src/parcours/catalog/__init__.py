@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from parcours.catalog.feeds import (
+    FeedProblem,
+    FeedReport,
+    write_google_products,
+    write_local_inventory,
+)
 from parcours.catalog.gtin import gtin_check_digit, gtin_problem, is_valid_gtin, make_gtin13
 from parcours.catalog.search import PRICE_BANDS, SearchResult, search_products
 from parcours.catalog.service import (
@@ -31,32 +37,38 @@ from parcours.catalog.service import (
     list_products,
     price_history,
     set_listing,
+    set_listing_texts,
     set_price,
     update_product,
 )
 from parcours.catalog.transfer import (
-    ImportRejected,
     ImportReport,
-    RowError,
     export_rows,
     import_file,
     import_rows,
     write_export,
 )
+from parcours.catalog.voice import (
+    VoiceFinding,
+    VoiceReport,
+    VoiceRule,
+    align_price,
+    list_voice_rules,
+    one_voice_report,
+    remove_listing_text,
+    set_voice_rule,
+)
+from parcours.core.imports import ImportRejected, RowError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     import typer
 
-    from parcours.core.db import Database
 
+def cli_app() -> typer.Typer:
+    """The `parcours catalog` command group."""
+    from parcours.catalog.cli import app
 
-def cli_app(database: Callable[[], Database]) -> typer.Typer:
-    """The `parcours catalog` command group; `database` opens the migrated database."""
-    from parcours.catalog.cli import make_app
-
-    return make_app(database)
+    return app
 
 
 __all__ = [
@@ -65,17 +77,23 @@ __all__ = [
     "PRICE_BANDS",
     "VAT_RATES_BP",
     "Completeness",
+    "FeedProblem",
+    "FeedReport",
     "ImportRejected",
     "ImportReport",
     "PriceQuote",
     "ProductView",
     "RowError",
     "SearchResult",
+    "VoiceFinding",
+    "VoiceReport",
+    "VoiceRule",
     "add_attribute",
     "add_brand",
     "add_category",
     "add_channel",
     "add_listings",
+    "align_price",
     "cli_app",
     "completeness",
     "count_products",
@@ -94,11 +112,18 @@ __all__ = [
     "known_skus",
     "list_channels",
     "list_products",
+    "list_voice_rules",
     "make_gtin13",
+    "one_voice_report",
     "price_history",
+    "remove_listing_text",
     "search_products",
     "set_listing",
+    "set_listing_texts",
     "set_price",
+    "set_voice_rule",
     "update_product",
     "write_export",
+    "write_google_products",
+    "write_local_inventory",
 ]

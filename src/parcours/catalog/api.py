@@ -6,14 +6,14 @@ import io
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel
 
 from parcours import stores
-from parcours.catalog import service, transfer
+from parcours.catalog import feeds, service, transfer, voice
 from parcours.catalog.schemas import (
     AttributeIn,
     BrandIn,
@@ -22,9 +22,11 @@ from parcours.catalog.schemas import (
     ChannelOut,
     CodeOut,
     CompletenessOut,
+    FeedReportOut,
     ImportOut,
     ListingIn,
     ListingOut,
+    ListingTextsIn,
     MediaOut,
     PriceIn,
     PriceQuoteOut,
@@ -36,12 +38,20 @@ from parcours.catalog.schemas import (
     ProductSummary,
     SearchOut,
     VariantOut,
+    VoiceFindingOut,
+    VoiceReportOut,
+    VoiceRuleIn,
+    VoiceRuleOut,
 )
 from parcours.catalog.search import search_products
+from parcours.core import imports
 from parcours.core.audit import Actor
 from parcours.core.deps import ClockDep, DbSession, IdempotencyKey, api_caller, idempotent_response
 from parcours.core.errors import InvalidInput
 from parcours.core.idempotency import fingerprint, run_once
+
+if TYPE_CHECKING:
+    from parcours.catalog.models import ChannelListing
 
 router = APIRouter(prefix="/v1/catalog", tags=["catalog"])
 Reader = Annotated[Actor, Depends(api_caller("commerce:read"))]
@@ -64,17 +74,22 @@ def product_out(view: service.ProductView) -> ProductOut:
         attributes=product.attributes,
         variants=[VariantOut.model_validate(v) for v in view.variants],
         media=[MediaOut.model_validate(m) for m in view.media],
-        listings=[
-            ListingOut(
-                channel=channel.code,
-                published=listing.published,
-                visible_from=listing.visible_from,
-                visible_to=listing.visible_to,
-            )
-            for channel, listing in view.listings
-        ],
+        listings=[listing_out(channel.code, listing) for channel, listing in view.listings],
         created_at=product.created_at,
         updated_at=product.updated_at,
+    )
+
+
+def listing_out(channel: str, listing: ChannelListing) -> ListingOut:
+    return ListingOut(
+        channel=channel,
+        published=listing.published,
+        visible_from=listing.visible_from,
+        visible_to=listing.visible_to,
+        name_fr=listing.name_fr,
+        name_en=listing.name_en,
+        description_fr=listing.description_fr,
+        description_en=listing.description_en,
     )
 
 
@@ -272,12 +287,25 @@ def set_listing(
     listing = service.set_listing(
         session, clock.now(), code, channel, body.published, body.visible_from, body.visible_to
     )
-    return ListingOut(
-        channel=channel,
-        published=listing.published,
-        visible_from=listing.visible_from,
-        visible_to=listing.visible_to,
-    )
+    return listing_out(channel, listing)
+
+
+@router.put(
+    "/products/{code}/listings/{channel}/texts",
+    response_model=ListingOut,
+    summary="Give a listed product its own name or description on a channel",
+)
+def set_listing_texts(
+    code: str,
+    channel: str,
+    body: ListingTextsIn,
+    session: DbSession,
+    clock: ClockDep,
+    _caller: Writer,
+) -> ListingOut:
+    texts = body.model_dump(exclude_unset=True)
+    listing = service.set_listing_texts(session, clock.now(), code, channel, texts)
+    return listing_out(channel, listing)
 
 
 # ------------------------------------------------------------------ channels
@@ -385,6 +413,58 @@ def price_history(
     ]
 
 
+# ------------------------------------------------------------------ one voice
+
+
+@router.get(
+    "/one-voice",
+    response_model=VoiceReportOut,
+    summary="Differences between channels beyond the one-voice rules",
+)
+def one_voice(
+    session: DbSession,
+    clock: ClockDep,
+    _caller: Reader,
+    reference: Annotated[
+        str | None, Query(description="reference of channels without a rule (default: web shop)")
+    ] = None,
+    channel: Annotated[str | None, Query(description="only this checked channel")] = None,
+    field: Annotated[
+        str | None, Query(description="only name, description, price or availability")
+    ] = None,
+    at: At = None,
+    limit: Annotated[int, Query(ge=1, le=5_000)] = 500,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> VoiceReportOut:
+    report = voice.one_voice_report(session, at or clock.now(), reference, channel, field)
+    return VoiceReportOut(
+        default_reference=report.default_reference,
+        rules=[VoiceRuleOut.model_validate(r) for r in report.rules],
+        products_checked=report.products_checked,
+        total=len(report.findings),
+        findings=[
+            VoiceFindingOut.model_validate(f) for f in report.findings[offset : offset + limit]
+        ],
+    )
+
+
+@router.get("/one-voice/rules", response_model=list[VoiceRuleOut], summary="The one-voice rules")
+def voice_rules(session: DbSession, _caller: Reader) -> list[VoiceRuleOut]:
+    return [VoiceRuleOut.model_validate(r) for r in voice.list_voice_rules(session)]
+
+
+@router.put(
+    "/one-voice/rules/{channel}",
+    response_model=VoiceRuleOut,
+    summary="Set what a channel may differ in from its reference",
+)
+def set_voice_rule(
+    channel: str, body: VoiceRuleIn, session: DbSession, clock: ClockDep, _caller: Writer
+) -> VoiceRuleOut:
+    rule = voice.VoiceRule(channel=channel, **body.model_dump())
+    return VoiceRuleOut.model_validate(voice.set_voice_rule(session, clock.now(), rule))
+
+
 # ------------------------------------------------------------------ import / export
 
 
@@ -397,7 +477,7 @@ def import_catalogue(
     format: Annotated[str | None, Query(description="csv or json (default: from the name)")] = None,
     keep_good_rows: bool = False,
 ) -> ImportOut:
-    fmt = transfer.format_of(Path(file.filename or "upload"), format)
+    fmt = imports.format_of(Path(file.filename or "upload"), format)
     try:
         text = file.file.read().decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -420,3 +500,75 @@ def export_catalogue(
         media_type=f"{media}; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="catalogue.{format}"'},
     )
+
+
+# ------------------------------------------------------------------ Google Merchant Center feeds
+
+FeedFormat = Annotated[str, Query(pattern="^(xml|tsv)$", description="xml (RSS 2.0) or tsv")]
+FEED_MEDIA = {"xml": "application/xml", "tsv": "text/tab-separated-values"}
+
+
+def _feed_response(body: str, fmt: str, name: str, report: feeds.FeedReport) -> Response:
+    return Response(
+        body,
+        media_type=f"{FEED_MEDIA[fmt]}; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}.{fmt}"',
+            "Feed-Items": str(report.items),
+            "Feed-Refused": str(report.refused),
+        },
+    )
+
+
+@router.get("/feeds/google/products", summary="Google Merchant Center product feed")
+def google_products_feed(
+    session: DbSession,
+    clock: ClockDep,
+    _caller: Reader,
+    channel: str,
+    locale: str,
+    format: FeedFormat = "xml",
+    base_url: Annotated[
+        str | None, Query(description="the shop's URL (default: the channel's storefront_url)")
+    ] = None,
+) -> Response:
+    out = io.StringIO()
+    report = feeds.write_google_products(
+        session, clock.now(), channel, locale, out, format, base_url
+    )
+    return _feed_response(out.getvalue(), format, f"google-products-{channel}-{locale}", report)
+
+
+@router.get(
+    "/feeds/google/products/report",
+    response_model=FeedReportOut,
+    summary="What the product feed would leave out, and why",
+)
+def google_products_report(
+    session: DbSession,
+    clock: ClockDep,
+    _caller: Reader,
+    channel: str,
+    locale: str,
+    base_url: str | None = None,
+) -> FeedReportOut:
+    report = feeds.write_google_products(
+        session, clock.now(), channel, locale, io.StringIO(), "tsv", base_url
+    )
+    return FeedReportOut.model_validate(report)
+
+
+@router.get("/feeds/google/local-inventory", summary="Google local inventory feed of a store")
+def google_local_inventory_feed(
+    session: DbSession,
+    clock: ClockDep,
+    _caller: Reader,
+    store: str,
+    format: FeedFormat = "xml",
+    channel: Annotated[
+        str | None, Query(description="channel of the store prices (default: kind store)")
+    ] = None,
+) -> Response:
+    out = io.StringIO()
+    report = feeds.write_local_inventory(session, clock.now(), store, out, format, channel)
+    return _feed_response(out.getvalue(), format, f"google-local-inventory-{store}", report)

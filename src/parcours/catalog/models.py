@@ -145,11 +145,18 @@ class Channel(Base):
     locales: Mapped[list[str]] = mapped_column(JSONType, default=list)
     prices_include_vat: Mapped[bool] = mapped_column(Boolean, default=True)
     required_attributes: Mapped[dict[str, list[str]]] = mapped_column(JSONType, default=dict)
+    # Where the channel's shop lives ("https://www.maison-lavande.example"): product feeds
+    # build their links from it. None for channels without a storefront (stores, call centre).
+    storefront_url: Mapped[str | None] = mapped_column(String(300), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class ChannelListing(Base):
-    """Whether a product is offered on a channel, and when (UTC window, open-ended)."""
+    """Whether a product is offered on a channel, and when (UTC window, open-ended).
+
+    The optional texts override the product's name and description on this channel only
+    (None: the product's own text); the one-voice rules say whether a channel may.
+    """
 
     __tablename__ = "channel_listings"
 
@@ -161,9 +168,36 @@ class ChannelListing(Base):
     published: Mapped[bool] = mapped_column(Boolean, default=False)
     visible_from: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     visible_to: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    name_fr: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    name_en: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    description_fr: Mapped[str | None] = mapped_column(Text, nullable=True)
+    description_en: Mapped[str | None] = mapped_column(Text, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (UniqueConstraint("product_id", "channel_id"),)
+
+
+class OneVoiceRule(Base):
+    """How far a channel may differ from its reference channel before the one-voice
+    report flags it.
+
+    A price difference is allowed when it is within `price_tolerance_cents` (minor
+    units) or within `price_tolerance_bp` of the reference price (basis points:
+    500 = 5 %), whichever allows more; both 0 means prices must be equal. A channel
+    without a rule is held to the strictest one against the report's reference.
+    """
+
+    __tablename__ = "catalog_one_voice_rules"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUIDType, primary_key=True, default=new_id)
+    channel_id: Mapped[uuid.UUID] = mapped_column(UUIDType, ForeignKey("channels.id"), unique=True)
+    reference_channel_id: Mapped[uuid.UUID] = mapped_column(UUIDType, ForeignKey("channels.id"))
+    price_tolerance_bp: Mapped[int] = mapped_column(Integer, default=0)
+    price_tolerance_cents: Mapped[int] = mapped_column(Integer, default=0)
+    allow_name_override: Mapped[bool] = mapped_column(Boolean, default=False)
+    allow_description_override: Mapped[bool] = mapped_column(Boolean, default=False)
+    availability_must_match: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Price(Base):

@@ -71,6 +71,73 @@ class ListingOut(BaseModel):
     published: bool
     visible_from: datetime | None
     visible_to: datetime | None
+    name_fr: str | None = Field(default=None, description="the channel's own name, if any")
+    name_en: str | None = None
+    description_fr: str | None = None
+    description_en: str | None = None
+
+
+class ListingTextsIn(BaseModel):
+    """The channel's own texts; a field set to null shows the product's text again, a
+    field left out stays as it is."""
+
+    name_fr: str | None = Field(default=None, max_length=200)
+    name_en: str | None = Field(default=None, max_length=200)
+    description_fr: str | None = None
+    description_en: str | None = None
+
+
+class VoiceRuleIn(BaseModel):
+    reference: str = Field(description="the channel this one must agree with")
+    price_tolerance_bp: StrictInt = Field(
+        default=0, ge=0, le=10_000, description="basis points of the reference price: 500 = 5 %"
+    )
+    price_tolerance_cents: StrictInt = Field(default=0, ge=0, description="minor units")
+    allow_name_override: bool = False
+    allow_description_override: bool = False
+    availability_must_match: bool = True
+
+
+class VoiceRuleOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    channel: str
+    reference: str
+    price_tolerance_bp: int
+    price_tolerance_cents: int
+    allow_name_override: bool
+    allow_description_override: bool
+    availability_must_match: bool
+
+
+class VoiceFindingOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    product_code: str
+    product_name: str
+    field: str = Field(description="name, description, price or availability")
+    rule: str = Field(
+        description="no_name_override, no_description_override, price_tolerance or "
+        "availability_must_match"
+    )
+    channel: str
+    reference: str
+    channel_value: str | int
+    reference_value: str | int
+    locale: str | None
+    sku: str | None
+    currency: str | None
+    includes_vat: bool | None
+    fix: str | None
+    fix_channel: str | None
+
+
+class VoiceReportOut(BaseModel):
+    default_reference: str | None
+    rules: list[VoiceRuleOut]
+    products_checked: int
+    total: int
+    findings: list[VoiceFindingOut]
 
 
 class ProductOut(BaseModel):
@@ -116,6 +183,12 @@ class ChannelIn(BaseModel):
     required_attributes: dict[str, list[str]] = Field(
         default_factory=dict, examples=[{"fr": ["name", "description", "price", "media"]}]
     )
+    storefront_url: str | None = Field(
+        default=None,
+        max_length=300,
+        description="the shop's base URL; product feeds link to <storefront_url>/<locale>/p/<code>",
+        examples=["https://www.maison-lavande.example"],
+    )
 
 
 class ChannelOut(BaseModel):
@@ -128,6 +201,7 @@ class ChannelOut(BaseModel):
     locales: list[str]
     prices_include_vat: bool
     required_attributes: dict[str, list[str]]
+    storefront_url: str | None
 
 
 class ListingIn(BaseModel):
@@ -253,3 +327,20 @@ class ImportOut(BaseModel):
     prices: int
     rejected_rows: int
     errors: list[RowErrorOut]
+
+
+class FeedProblemOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str = Field(description="the item id (SKU)")
+    field: str
+    message: str
+    refused: bool = Field(description="true: the item was left out of the feed")
+
+
+class FeedReportOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    items: int
+    refused: int
+    problems: list[FeedProblemOut]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -553,6 +554,14 @@ def add_channel(session: Session, now: datetime, data: Mapping[str, Any]) -> Cha
                     pointer="#/required_attributes",
                 )
             )
+    storefront = data.get("storefront_url") or None
+    if storefront is not None and not _is_base_url(str(storefront)):
+        errors.append(
+            FieldError(
+                "must be an http(s) URL such as https://www.example.fr, at most 300 characters",
+                pointer="#/storefront_url",
+            )
+        )
     if errors:
         raise InvalidInput("The channel is invalid.", errors)
     if session.scalar(select(Channel.id).where(Channel.code == code)):
@@ -566,11 +575,17 @@ def add_channel(session: Session, now: datetime, data: Mapping[str, Any]) -> Cha
         locales=locales,
         prices_include_vat=bool(data.get("prices_include_vat", True)),
         required_attributes={k: list(v) for k, v in required.items()},
+        storefront_url=str(storefront).rstrip("/") if storefront else None,
         created_at=now,
     )
     session.add(channel)
     session.flush()
     return channel
+
+
+def _is_base_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and len(value) <= 300
 
 
 def list_channels(session: Session) -> list[Channel]:
@@ -612,6 +627,47 @@ def set_listing(
     listing.published = published
     listing.visible_from = visible_from
     listing.visible_to = visible_to
+    listing.updated_at = now
+    session.flush()
+    return listing
+
+
+LISTING_TEXTS = ("name_fr", "name_en", "description_fr", "description_en")
+
+
+def set_listing_texts(
+    session: Session,
+    now: datetime,
+    product_code: str,
+    channel_code: str,
+    texts: Mapping[str, str | None],
+) -> ChannelListing:
+    """Give a listed product its own name or description on one channel (`texts` maps
+    `name_fr`, `name_en`, `description_fr`, `description_en` to a text, or to None to show
+    the product's own text again); fields not given stay as they are."""
+    errors = [
+        FieldError("unknown field", pointer=f"#/{name}")
+        for name in texts
+        if name not in LISTING_TEXTS
+    ]
+    for name, value in texts.items():
+        if value is not None and not value.strip():
+            errors.append(FieldError("must not be blank; null removes it", pointer=f"#/{name}"))
+        elif value is not None and name.startswith("name_") and len(value) > 200:
+            errors.append(FieldError("must hold at most 200 characters", pointer=f"#/{name}"))
+    if errors:
+        raise InvalidInput("The listing texts are invalid.", errors)
+    product = _product_by_code(session, product_code)
+    channel = get_channel(session, channel_code)
+    listing = session.scalar(
+        select(ChannelListing).where(
+            ChannelListing.product_id == product.id, ChannelListing.channel_id == channel.id
+        )
+    )
+    if listing is None:
+        raise NotFound(f"The product {product_code!r} is not listed on channel {channel_code!r}.")
+    for name, value in texts.items():
+        setattr(listing, name, value.strip() if value is not None else None)
     listing.updated_at = now
     session.flush()
     return listing

@@ -11,11 +11,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import JSON, Table, insert, select
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from parcours.catalog import search
 from parcours.catalog.gtin import gtin_problem
-from parcours.catalog.models import Brand, Category, Channel, Price, Product, Variant
+from parcours.catalog.models import Brand, Category, Channel, Media, Price, Product, Variant
 from parcours.catalog.service import (
     CODE_PATTERN,
     current_prices_stmt,
@@ -32,8 +32,9 @@ from parcours.catalog.service import (
     tokens,
     vat_percent,
 )
-from parcours.core.errors import FieldError, InvalidInput
+from parcours.core import imports
 from parcours.core.ids import new_id
+from parcours.core.imports import ImportRejected, RowError
 
 PRODUCT_COLUMNS = (
     "product_code",
@@ -44,23 +45,15 @@ PRODUCT_COLUMNS = (
     "name_en",
     "description_fr",
     "description_en",
+    "image_urls",
 )
 VARIANT_COLUMNS = ("sku", "gtin", "options")
 PRICE_PREFIX = "price_"
+IMAGE_URL = re.compile(r"^https?://[^\s|]+$")
 REQUIRED = ("product_code", "brand", "category", "name_fr", "sku")
-FORMATS = ("csv", "json")
 CHUNK = 5_000
 
 Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class RowError:
-    """One problem: `row` is the file's line (CSV, header = 1) or 1-based item (JSON)."""
-
-    row: int
-    column: str
-    message: str
 
 
 @dataclass
@@ -73,42 +66,14 @@ class ImportReport:
     errors: list[RowError] = field(default_factory=list)
 
 
-class ImportRejected(InvalidInput):
-    """The file has bad rows and the caller asked for all-or-nothing: nothing changed."""
-
-    def __init__(self, errors: list[RowError], rows: int) -> None:
-        bad = len({e.row for e in errors})
-        super().__init__(
-            f"{bad} of {rows} rows are invalid; nothing was imported. Fix them, or import "
-            "with keep-good-rows to load the others.",
-            [FieldError(e.message, pointer=f"#/rows/{e.row}/{e.column}") for e in errors[:1000]],
-        )
-        self.row_errors = errors
-        self.extensions["row_errors"] = [e.__dict__ for e in errors[:1000]]
-
-
 # ------------------------------------------------------------------ reading files
 
 
 def read_rows(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(row number, row) pairs from a CSV or JSON (array of objects) text stream."""
-    if fmt == "csv":
-        reader = csv.DictReader(stream)
-        for row in reader:
-            yield reader.line_num, {k: v for k, v in row.items() if k is not None}
-        return
-    if fmt != "json":
-        raise InvalidInput(f"Unknown format {fmt!r}: use csv or json.")
-    try:
-        items = json.load(stream)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"The file is not valid JSON: {exc}") from None
-    if not isinstance(items, list):
-        raise InvalidInput("A JSON catalogue file is an array of variant objects.")
-    for index, item in enumerate(items, start=1):
-        if not isinstance(item, dict):
-            raise InvalidInput(f"Item {index} of the JSON array is not an object.")
-        yield index, _flatten_json(item)
+    """(row number, row) pairs of a catalogue file; JSON `prices` objects become
+    `price_<channel>` columns, as in CSV."""
+    for number, row in imports.read_rows(stream, fmt):
+        yield number, (_flatten_json(row) if fmt == "json" else row)
 
 
 def _flatten_json(item: dict[str, Any]) -> dict[str, Any]:
@@ -118,13 +83,6 @@ def _flatten_json(item: dict[str, Any]) -> dict[str, Any]:
         for channel, amount in prices.items():
             row[f"{PRICE_PREFIX}{channel}"] = amount
     return row
-
-
-def format_of(path: Path, fmt: str | None) -> str:
-    chosen = fmt or path.suffix.lstrip(".").lower()
-    if chosen not in FORMATS:
-        raise InvalidInput(f"Cannot tell the format of {path.name}: pass --format csv or json.")
-    return chosen
 
 
 # ------------------------------------------------------------------ checking rows
@@ -251,6 +209,9 @@ def _check_row(
             bad("gtin", f"GTIN {gtin} is already used")
     if _parse_options(row.get("options")) is None:
         bad("options", "write options as name=value;name=value")
+    for url in _image_urls(row):
+        if not IMAGE_URL.match(url):
+            bad("image_urls", f"{url!r} is not an http(s) address; separate several with |")
     for column, value in row.items():
         if not column.startswith(PRICE_PREFIX) or value in (None, ""):
             continue
@@ -309,6 +270,7 @@ def _insert(
     products: list[dict[str, Any]] = []
     variants: list[dict[str, Any]] = []
     prices: list[dict[str, Any]] = []
+    media: list[dict[str, Any]] = []
     search_words: dict[uuid.UUID, list[str]] = {}
     positions: dict[uuid.UUID, int] = {}
     existing = set(look.products.values())
@@ -319,6 +281,7 @@ def _insert(
             product_id = new_id()
             look.products[code] = product_id
             products.append(_product_row(product_id, row, look, now))
+            media += _media_rows(product_id, row)
             search_words[product_id] = [
                 code,
                 row["name_fr"],
@@ -348,7 +311,8 @@ def _insert(
         product["search_text"] = " ".join(tokens(" ".join(search_words[product["id"]])))
     total = len(products) + len(variants) + len(prices)
     done = 0
-    for model, batch in ((Product, products), (Variant, variants), (Price, prices)):
+    batches = ((Product, products), (Variant, variants), (Price, prices), (Media, media))
+    for model, batch in batches:
         for start in range(0, len(batch), CHUNK):
             chunk = batch[start : start + CHUNK]
             _bulk(session, model, chunk)
@@ -358,6 +322,25 @@ def _insert(
     search.reindex(session, [p["id"] for p in products])
     refresh_search(session, sorted(existing & set(positions), key=str))
     report.products, report.variants, report.prices = len(products), len(variants), len(prices)
+
+
+def _image_urls(row: dict[str, Any]) -> list[str]:
+    return [u.strip() for u in str(row.get("image_urls") or "").split("|") if u.strip()]
+
+
+def _media_rows(product_id: uuid.UUID, row: dict[str, Any]) -> list[dict[str, Any]]:
+    """The product's images, in file order, with its names as alt texts."""
+    return [
+        {
+            "id": new_id(),
+            "product_id": product_id,
+            "url": url,
+            "alt_fr": row["name_fr"].strip()[:200],
+            "alt_en": str(row.get("name_en") or "").strip()[:200],
+            "position": position,
+        }
+        for position, url in enumerate(_image_urls(row))
+    ]
 
 
 def _product_row(
@@ -410,7 +393,9 @@ def _price_rows(
 
 
 def _bulk(
-    session: Session, model: type[Product] | type[Variant] | type[Price], rows: list[dict[str, Any]]
+    session: Session,
+    model: type[Product] | type[Variant] | type[Price] | type[Media],
+    rows: list[dict[str, Any]],
 ) -> None:
     if not rows:
         return
@@ -470,6 +455,11 @@ def export_rows(session: Session, at: datetime) -> Iterator[dict[str, Any]]:
             row[0]: row[1]
             for row in session.execute(select(current.c.variant_id, current.c.amount))
         }
+    images: dict[uuid.UUID, list[str]] = {}
+    for product_id, url in session.execute(
+        select(Media.product_id, Media.url).order_by(Media.product_id, Media.position)
+    ):
+        images.setdefault(product_id, []).append(url)
     stmt = (
         select(Product, Variant, Brand.code, Category.code)
         .join(Variant, Variant.product_id == Product.id)
@@ -487,6 +477,7 @@ def export_rows(session: Session, at: datetime) -> Iterator[dict[str, Any]]:
             "name_en": product.name_en,
             "description_fr": product.description_fr,
             "description_en": product.description_en,
+            "image_urls": "|".join(images.get(product.id, [])),
             "sku": variant.sku,
             "gtin": variant.gtin or "",
             "options": variant.options,

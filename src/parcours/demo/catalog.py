@@ -142,6 +142,7 @@ CHANNELS: tuple[dict[str, Any], ...] = (
         "name": "Boutique en ligne",
         "kind": "web",
         "locales": ["fr", "en"],
+        "storefront_url": "https://www.maison-lavande.example",
         "required_attributes": {
             "fr": ["name", "description", "price", "gtin"],
             "en": ["name", "description", "price"],
@@ -161,6 +162,10 @@ CHANNELS: tuple[dict[str, Any], ...] = (
 MARKETPLACE_UPLIFT = 1.06  # marketplace commissions are passed on, slightly
 
 
+# Product photos as the retailer's media server would serve them (not shipped with the demo).
+MEDIA_BASE = "https://media.maison-lavande.example/produits"
+
+
 def _size_name(run: DemoRun) -> str:
     from parcours.demo.generator import SIZES  # at run time: the generator imports us
 
@@ -175,6 +180,14 @@ def _reference_data(run: DemoRun) -> None:
             catalog.add_category(session, code, fr, en, parent)
         for channel in CHANNELS:
             catalog.add_channel(session, run.now, channel)
+        # The marketplace is allowed its uplift (rounded to 10 cents) by the one-voice rules.
+        catalog.set_voice_rule(
+            session,
+            run.now,
+            catalog.VoiceRule(
+                "marketplace", "web", price_tolerance_bp=700, price_tolerance_cents=10
+            ),
+        )
 
 
 def _price(rng: random.Random, low: int, high: int) -> int:
@@ -201,6 +214,7 @@ def _product_rows(run: DemoRun, index: int, gtin_counter: list[int]) -> list[dic
         if rng.random() > 0.05
         else ""  # a few English texts still missing: completeness shows them
     )
+    images = "|".join(f"{MEDIA_BASE}/{code.lower()}-{n}.jpg" for n in (1, 2))
     base = _price(rng, *kind.price)
     colours = rng.sample(COLOURS, rng.randint(*kind.colours_per_product))
     sizes = kind.sizes or ("",)
@@ -220,6 +234,7 @@ def _product_rows(run: DemoRun, index: int, gtin_counter: list[int]) -> list[dic
                     "name_en": name_en,
                     "description_fr": description_fr,
                     "description_en": description_en,
+                    "image_urls": images,
                     "sku": f"{code}-{suffix}",
                     "gtin": catalog.make_gtin13(f"{GTIN_PREFIX}{gtin_counter[0]:09d}"),
                     "options": options,

@@ -17,8 +17,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from parcours.core.commandline import CliState
 from parcours.core.migrate import upgrade
-from parcours.runtime import CliState, run_server
+from parcours.runtime import run_server
 
 app = typer.Typer(help="Run or generate the demo retailer.", invoke_without_command=True)
 out = Console()

@@ -248,8 +248,17 @@ def _name_pools(faker: Faker) -> _Pools:
     )
 
 
+def _customer_number(rng: random.Random, taken: set[str]) -> str:
+    # Drawn at random, so two customers could get the same one (likely at 50k): redraw.
+    number = f"C{rng.randrange(10**9):09d}"
+    while number in taken:
+        number = f"C{rng.randrange(10**9):09d}"
+    taken.add(number)
+    return number
+
+
 def _customer(
-    run: DemoRun, pools: _Pools, store: dict[str, Any], emails: set[str]
+    run: DemoRun, pools: _Pools, store: dict[str, Any], taken: set[str]
 ) -> dict[str, Any]:
     rng = run.rng
     female = rng.random() < 0.56
@@ -257,15 +266,15 @@ def _customer(
     last = rng.choice(pools.last)
     local = f"{_slug(first)}.{_slug(last)}"
     email = f"{local}@{rng.choice(EMAIL_DOMAINS)}"
-    while email in emails:
+    while email in taken:
         email = f"{local}{rng.randrange(10, 9999)}@{rng.choice(EMAIL_DOMAINS)}"
-    emails.add(email)
+    taken.add(email)
     created = _signup_time(rng, run.history_start, run.now)
     age = int(rng.triangular(18, 85, 38))
     birthday = date(run.now.year - age, rng.randint(1, 12), rng.randint(1, 28))
     return {
         "id": run.id_at(created),
-        "customer_number": f"C{rng.randrange(10**9):09d}" if rng.random() < 0.6 else None,
+        "customer_number": _customer_number(rng, taken) if rng.random() < 0.6 else None,
         "email": email,
         "phone": _phone(rng) if rng.random() < 0.85 else None,
         "first_name": first,
@@ -318,12 +327,12 @@ def generate_customers(run: DemoRun) -> None:
     pools = _name_pools(run.faker)
     selling = [s for s in run.stores if s["kind"] == "store"]
     weights = [1.0 / (1 + i) ** 0.5 for i in range(len(selling))]  # bigger cities first
-    emails: set[str] = set()
+    taken: set[str] = set()  # emails and customer numbers already handed out
     total = run.size.customers
     made = consents = 0
     while made < total:
         batch = [
-            _customer(run, pools, run.rng.choices(selling, weights)[0], emails)
+            _customer(run, pools, run.rng.choices(selling, weights)[0], taken)
             for _ in range(min(BATCH, total - made))
         ]
         consent_rows = [row for c in batch for row in _consents(run, c)]

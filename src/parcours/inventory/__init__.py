@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from parcours.inventory.jobs import EXPIRE_RESERVATIONS_JOB, expire_reservations_job
@@ -13,6 +12,7 @@ from parcours.inventory.service import (
     ChannelRule,
     MovementInput,
     ReservationResult,
+    available_at_location,
     available_by_location,
     available_to_promise,
     consume,
@@ -31,14 +31,12 @@ from parcours.inventory.service import (
 if TYPE_CHECKING:
     import typer
 
-    from parcours.core.db import Database
 
+def cli_app() -> typer.Typer:
+    """The `parcours inventory` command group."""
+    from parcours.inventory.cli import app
 
-def cli_app(database: Callable[[], Database]) -> typer.Typer:
-    """The `parcours inventory` command group; `database` opens the migrated database."""
-    from parcours.inventory.cli import make_app
-
-    return make_app(database)
+    return app
 
 
 __all__ = [
@@ -50,6 +48,7 @@ __all__ = [
     "ChannelRule",
     "MovementInput",
     "ReservationResult",
+    "available_at_location",
     "available_by_location",
     "available_to_promise",
     "cli_app",

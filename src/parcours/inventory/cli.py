@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +12,7 @@ from rich.table import Table
 
 from parcours import stores
 from parcours.core.clock import SYSTEM_CLOCK
+from parcours.core.commandline import CliState
 from parcours.core.db import Database
 from parcours.core.errors import InvalidInput
 from parcours.inventory import counts, service
@@ -25,22 +25,8 @@ err = Console(stderr=True)
 SHOWN_LINES = 50
 
 
-class _Opened:
-    """How commands open the database; the root command line injects it (the contexts
-    sit below `parcours.runtime`, so they cannot import it)."""
-
-    database: Callable[[], Database] | None = None
-
-
-def make_app(database: Callable[[], Database]) -> typer.Typer:
-    """The command group, opening the database with `database()` on first use."""
-    _Opened.database = database
-    return app
-
-
 def _database() -> Database:
-    assert _Opened.database is not None, "make_app() was not called"
-    return _Opened.database()
+    return CliState.database()
 
 
 @app.command("import-count")
@@ -87,7 +73,7 @@ def _print_report(report: counts.CountReport, store: str) -> None:
     if report.errors:
         table = Table("line", "column", "problem", title="Rows refused", title_justify="left")
         for error in report.errors[:SHOWN_LINES]:
-            table.add_row(str(error.line), error.column, error.detail)
+            table.add_row(str(error.row), error.column, error.message)
         out.print(table)
     if not report.applied:
         return
@@ -110,17 +96,16 @@ def stock(sku: Annotated[str, typer.Argument(help="The SKU to look up.")]) -> No
     db = _database()
     table = Table("location", "kind", "on hand", "reserved", "safety", "available")
     with db.transaction() as session:
-        levels = service.stock_for_sku(session, sku)
-        for level in levels:
-            where = stores.get_store(session, level.location_id)
-            table.add_row(
-                where.code,
-                where.kind,
-                str(level.on_hand),
-                str(level.reserved),
-                str(level.safety_stock),
-                str(level.available),
-            )
+        levels = service.stock_by_location(session, sku)
+    for level in levels:
+        table.add_row(
+            level.code,
+            level.kind,
+            str(level.on_hand),
+            str(level.reserved),
+            str(level.safety_stock),
+            str(level.available),
+        )
     if not levels:
         out.print(f"No location holds or ever held SKU {sku!r}.")
         return

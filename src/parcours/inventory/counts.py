@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from parcours.core.errors import FieldError, InvalidInput
 from parcours.core.ids import new_id
+from parcours.core.imports import RowError
 from parcours.inventory.models import StockLevel
 from parcours.inventory.service import MAX_QUANTITY, MovementInput, record_movements
 
@@ -30,13 +31,6 @@ class CountedRow:
     line: int  # line number in the file (the header is line 1)
     sku: str
     counted: int
-
-
-@dataclass(frozen=True)
-class RowError:
-    line: int
-    column: str
-    detail: str
 
 
 @dataclass(frozen=True)

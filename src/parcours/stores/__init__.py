@@ -1,5 +1,12 @@
 """Stores context: the network of stores and warehouses (facade)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import typer
+
 from parcours.stores.hours import OpeningSchedule, closes_at, is_open, next_opening
 from parcours.stores.locator import (
     NearbyStore,
@@ -11,6 +18,7 @@ from parcours.stores.locator import (
 from parcours.stores.places import City, city_for_postcode, city_named, french_cities
 from parcours.stores.service import (
     SERVICES,
+    Location,
     add_exceptions,
     add_stores,
     count_stores,
@@ -20,6 +28,7 @@ from parcours.stores.service import (
     get_store_by_code,
     list_exceptions,
     list_stores,
+    locations,
     opening_schedule,
     remove_exception,
     set_exception,
@@ -28,9 +37,18 @@ from parcours.stores.service import (
     validate_store,
 )
 
+
+def cli_app() -> typer.Typer:
+    """The `parcours stores` command group."""
+    from parcours.stores.cli import app
+
+    return app
+
+
 __all__ = [
     "SERVICES",
     "City",
+    "Location",
     "NearbyStore",
     "OpeningSchedule",
     "StockLookup",
@@ -38,6 +56,7 @@ __all__ = [
     "add_stores",
     "city_for_postcode",
     "city_named",
+    "cli_app",
     "closes_at",
     "count_stores",
     "create_store",
@@ -48,6 +67,7 @@ __all__ = [
     "is_open",
     "list_exceptions",
     "list_stores",
+    "locations",
     "nearest_store_rows",
     "nearest_stores",
     "next_opening",

@@ -225,3 +225,17 @@ def _transitions(zone: ZoneInfo, day: date) -> list[datetime]:
         else:
             high = middle
     return [high]
+
+
+def hours_text(ranges: list[list[str]]) -> str:
+    return ", ".join(f"{a}-{b}" for a, b in ranges)
+
+
+def parse_hours_text(text: str) -> list[list[str]]:
+    """ "09:30-12:30, 14:00-19:00" as ranges; a malformed piece is kept for the validator."""
+    ranges: list[list[str]] = []
+    for piece in text.split(","):
+        piece = piece.strip()
+        if piece:
+            ranges.append([part.strip() for part in piece.split("-")])
+    return ranges

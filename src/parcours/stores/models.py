@@ -6,7 +6,17 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from parcours.core.db import Base, JSONType, UTCDateTime, UUIDType
@@ -60,3 +70,13 @@ class StoreException(Base):
     closed: Mapped[bool] = mapped_column(Boolean, default=True)
     hours: Mapped[list[list[str]]] = mapped_column(JSONType, default=list)
     label: Mapped[str] = mapped_column(String(120), default="")
+
+
+class StoreNetworkVersion(Base):
+    """A token changed in the same transaction as any change to where stores are or
+    what they offer, so every process knows when its in-memory locator index is stale."""
+
+    __tablename__ = "store_network_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -16,7 +16,7 @@ from parcours.core.deps import ClockDep, DbSession, SettingsDep
 from parcours.core.errors import InvalidInput, ParcoursError
 from parcours.core.i18n import SUPPORTED_LOCALES, format_number, negotiate_locale
 from parcours.stores import locator, service
-from parcours.stores.hours import WEEKDAYS
+from parcours.stores.hours import WEEKDAYS, hours_text, parse_hours_text
 from parcours.stores.models import Store
 from parcours.web.console import Console, ConsoleContext, VerifiedConsole, render, require_role
 
@@ -135,20 +135,6 @@ def stores_page(
     return render(
         request, context, "stores/list.html", page=service.list_stores(session, cursor, 100)
     )
-
-
-def hours_text(ranges: list[list[str]]) -> str:
-    return ", ".join(f"{a}-{b}" for a, b in ranges)
-
-
-def parse_hours_text(text: str) -> list[list[str]]:
-    """ "09:30-12:30, 14:00-19:00" as ranges; a malformed piece is kept for the validator."""
-    ranges: list[list[str]] = []
-    for piece in text.split(","):
-        piece = piece.strip()
-        if piece:
-            ranges.append([part.strip() for part in piece.split("-")])
-    return ranges
 
 
 def _detail(

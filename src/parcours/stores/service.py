@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,6 +22,7 @@ from parcours.core.ids import new_id
 from parcours.core.pagination import Page, paginate
 from parcours.stores.hours import OpeningSchedule, validate_ranges, validate_weekly_hours
 from parcours.stores.models import Store, StoreException
+from parcours.stores.spatial import network_changed
 
 SERVICES = (
     "click_and_collect",
@@ -97,6 +99,7 @@ def add_stores(session: Session, now: datetime, rows: Iterable[dict[str, Any]]) 
         prepared.append({"id": new_id(), "created_at": now, "active": True, **row})
     if prepared:
         session.execute(bulk_insert(Store), prepared)
+        network_changed(session)
     return len(prepared)
 
 
@@ -124,6 +127,30 @@ def store_ids_by_code(session: Session, codes: Iterable[str]) -> dict[str, uuid.
     return dict(rows.all())
 
 
+@dataclass(frozen=True)
+class Location:
+    """What other contexts need to name a stock location."""
+
+    id: uuid.UUID
+    code: str
+    name: str
+    kind: str  # store | warehouse
+    active: bool
+
+
+def locations(session: Session, location_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Location]:
+    """Stores and warehouses by id, in one query (unknown ids are absent)."""
+    wanted = set(location_ids)
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Store.id, Store.code, Store.name, Store.kind, Store.active).where(
+            Store.id.in_(wanted)
+        )
+    )
+    return {row.id: Location(row.id, row.code, row.name, row.kind, row.active) for row in rows}
+
+
 def get_store(session: Session, store_id: uuid.UUID) -> Store:
     store = session.get(Store, store_id)
     if store is None:
@@ -149,6 +176,7 @@ def create_store(session: Session, now: datetime, actor: Actor, row: Mapping[str
     store = Store(id=new_id(), created_at=now, active=True, **values)
     session.add(store)
     session.flush()
+    network_changed(session)
     audit.record(session, now, actor, "store.create", "store", str(store.id), code=store.code)
     return store
 
@@ -172,6 +200,7 @@ def update_store(
         raise Conflict(f"Another store or warehouse already has the code {changes['code']!r}.")
     for name, value in changes.items():
         setattr(store, name, value)
+    network_changed(session)
     audit.record(
         session, now, actor, "store.update", "store", str(store.id), fields=sorted(changes)
     )
@@ -183,6 +212,7 @@ def deactivate_store(session: Session, now: datetime, actor: Actor, store_id: uu
     store = get_store(session, store_id)
     if store.active:
         store.active = False
+        network_changed(session)
         audit.record(session, now, actor, "store.deactivate", "store", str(store.id))
     return store
 

@@ -224,6 +224,7 @@ class NavItem:
 NAVIGATION: dict[str, list[NavItem]] = {
     "Commerce": [
         NavItem("Catalogue", "/console/commerce/catalog"),
+        NavItem("One voice", "/console/commerce/one-voice"),
         NavItem("Stores", "/console/commerce/stores"),
         NavItem("Stock", "/console/commerce/stock"),
     ],
