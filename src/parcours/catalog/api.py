@@ -46,9 +46,14 @@ from parcours.catalog.schemas import (
 from parcours.catalog.search import search_products
 from parcours.core import imports
 from parcours.core.audit import Actor
-from parcours.core.deps import ClockDep, DbSession, IdempotencyKey, api_caller, idempotent_response
+from parcours.core.deps import (
+    ClockDep,
+    DbSession,
+    IdempotencyKey,
+    api_caller,
+    respond_once,
+)
 from parcours.core.errors import InvalidInput
-from parcours.core.idempotency import fingerprint, run_once
 
 if TYPE_CHECKING:
     from parcours.catalog.models import ChannelListing
@@ -103,15 +108,9 @@ def _created(
     action: Callable[[], BaseModel],
 ) -> JSONResponse:
     """Run a creating action once per Idempotency-Key and answer 201 (or the replay)."""
-    result = run_once(
-        session,
-        now,
-        caller.label,
-        key,
-        fingerprint("POST", request.url.path, body.model_dump(mode="json")),
-        lambda: action().model_dump(mode="json"),
+    return respond_once(
+        request, session, now, caller, key, body, lambda: action().model_dump(mode="json")
     )
-    return idempotent_response(result)
 
 
 # ------------------------------------------------------------------ reference data

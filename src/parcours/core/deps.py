@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Iterator
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from parcours.core.audit import Actor
@@ -16,7 +18,7 @@ from parcours.core.auth import require_scope, verify_api_key
 from parcours.core.clock import Clock
 from parcours.core.db import Database
 from parcours.core.errors import Unauthenticated
-from parcours.core.idempotency import IdempotentResult
+from parcours.core.idempotency import IdempotentResult, fingerprint, run_once
 from parcours.core.settings import Settings
 
 
@@ -94,3 +96,20 @@ def idempotent_response(result: IdempotentResult) -> JSONResponse:
     """The stored or fresh answer of an idempotent request; replays are marked."""
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
     return JSONResponse(result.body, status_code=result.status_code, headers=headers)
+
+
+def respond_once(
+    request: Request,
+    session: Session,
+    now: datetime,
+    caller: Actor,
+    key: str | None,
+    body: BaseModel,
+    action: Callable[[], Any],
+    status_code: int = 201,
+) -> JSONResponse:
+    """Run a creating request's `action` (returning a JSON-able body) once per
+    `Idempotency-Key` of this caller, and answer it or the stored replay."""
+    request_print = fingerprint(request.method, request.url.path, body.model_dump(mode="json"))
+    result = run_once(session, now, caller.label, key, request_print, action, status_code)
+    return idempotent_response(result)

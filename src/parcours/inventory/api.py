@@ -15,9 +15,8 @@ from parcours.core.deps import (
     DbSession,
     IdempotencyKey,
     api_caller,
-    idempotent_response,
+    respond_once,
 )
-from parcours.core.idempotency import fingerprint, run_once
 from parcours.inventory import service
 from parcours.inventory.schemas import (
     ChannelAvailability,
@@ -64,15 +63,15 @@ def record_movements(
 ) -> JSONResponse:
     now = clock.now()
     moves = [service.MovementInput(**m.model_dump()) for m in body.movements]
-    result = run_once(
+    return respond_once(
+        request,
         session,
         now,
-        caller.label,
+        caller,
         idempotency_key,
-        fingerprint("POST", request.url.path, body.model_dump(mode="json")),
+        body,
         lambda: _movements_body(service.record_movements(session, now, moves)),
     )
-    return idempotent_response(result)
 
 
 @router.post(
@@ -103,15 +102,7 @@ def transfer(
         )
         return _movements_body(moved)
 
-    result = run_once(
-        session,
-        now,
-        caller.label,
-        idempotency_key,
-        fingerprint("POST", request.url.path, body.model_dump(mode="json")),
-        act,
-    )
-    return idempotent_response(result)
+    return respond_once(request, session, now, caller, idempotency_key, body, act)
 
 
 @router.get("/stock", response_model=SkuStock, summary="Stock of one SKU at every location")
@@ -191,15 +182,7 @@ def create_reservation(
     existing = service.find_reservation(session, body.id) if body.id else None
     if existing is not None:
         return JSONResponse(act(), status_code=status.HTTP_200_OK)
-    result = run_once(
-        session,
-        now,
-        caller.label,
-        idempotency_key,
-        fingerprint("POST", request.url.path, body.model_dump(mode="json")),
-        act,
-    )
-    return idempotent_response(result)
+    return respond_once(request, session, now, caller, idempotency_key, body, act)
 
 
 @router.get(

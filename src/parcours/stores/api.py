@@ -11,8 +11,13 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from parcours.core.audit import Actor
-from parcours.core.deps import ClockDep, DbSession, IdempotencyKey, api_caller, idempotent_response
-from parcours.core.idempotency import fingerprint, run_once
+from parcours.core.deps import (
+    ClockDep,
+    DbSession,
+    IdempotencyKey,
+    api_caller,
+    respond_once,
+)
 from parcours.stores import locator, service
 from parcours.stores.schemas import (
     ExceptionIn,
@@ -64,9 +69,7 @@ def create_store(
         store = service.create_store(session, now, caller, payload)
         return StoreOut.model_validate(store).model_dump(mode="json")
 
-    request_print = fingerprint(request.method, request.url.path, payload)
-    result = run_once(session, now, caller.label, idempotency_key, request_print, act)
-    return idempotent_response(result)
+    return respond_once(request, session, now, caller, idempotency_key, body, act)
 
 
 def local_iso(value: datetime | None, timezone: str) -> str | None:
