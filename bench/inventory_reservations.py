@@ -107,6 +107,7 @@ def _stock(db: Database, now: datetime, units: int) -> tuple[str, uuid.UUID]:
     with db.transaction() as session:
         stores.add_stores(session, now, [row])
         location = stores.get_store_by_code(session, code).id
+        inventory.track_skus(session, now, [sku])
         inventory.record_movements(
             session, now, [inventory.MovementInput(sku, location, "receipt", units)]
         )

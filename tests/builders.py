@@ -73,11 +73,20 @@ def location(db: Database, clock: ManualClock, code: str = "LYO-1", kind: str = 
         return stores.get_store_by_code(session, code).id
 
 
-def receive(db: Database, clock: ManualClock, sku: str, location_id: Any, units: int) -> None:
-    """Record a receipt of `units` of `sku` at a location."""
+def track(db: Database, clock: ManualClock, *skus: str) -> None:
+    """Make SKUs stockable, as the catalogue does for each SKU it creates."""
     from parcours import inventory
 
     with db.transaction() as session:
+        inventory.track_skus(session, clock.now(), skus)
+
+
+def receive(db: Database, clock: ManualClock, sku: str, location_id: Any, units: int) -> None:
+    """Record a receipt of `units` of `sku` at a location (declaring the SKU first)."""
+    from parcours import inventory
+
+    with db.transaction() as session:
+        inventory.track_skus(session, clock.now(), [sku])
         inventory.record_movements(
             session, clock.now(), [inventory.MovementInput(sku, location_id, "receipt", units)]
         )

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event
 
-from parcours import catalog
+from parcours import catalog, inventory
 from parcours.core.clock import ManualClock
 from parcours.core.db import Database
 from parcours.core.errors import Conflict, InvalidInput, NotFound
@@ -191,3 +191,26 @@ def test_reading_a_product_takes_a_fixed_number_of_queries(
         view = catalog.get_product(session, "ROBE-LIN")
     assert len(view.variants) == 30
     assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) <= 6
+
+
+def test_created_and_added_variants_are_stockable(db: Database, clock: ManualClock) -> None:
+    builders.catalog_basics(db, clock)
+    builders.add_product(db, clock)
+    lyon = builders.location(db, clock)
+    with db.transaction() as session:
+        catalog.update_product(
+            session,
+            clock.now(),
+            "ROBE-LIN",
+            {"variants": [{"sku": "ROBE-LIN-L", "options": {"size": "L"}}]},
+        )
+    with db.transaction() as session:
+        inventory.record_movements(
+            session,
+            clock.now(),
+            [
+                inventory.MovementInput(sku, lyon, "receipt", 1)
+                for sku in ("ROBE-LIN-S", "ROBE-LIN-M", "ROBE-LIN-L")
+            ],
+        )
+        assert inventory.available_at_location(session, lyon, ["ROBE-LIN-L"]) == {"ROBE-LIN-L": 1}

@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event
 
-from parcours import catalog
+from parcours import catalog, inventory
 from parcours.catalog.transfer import export_text, import_file
 from parcours.core.clock import ManualClock
 from parcours.core.db import Database
+from parcours.core.errors import InvalidInput
 from parcours.core.imports import ImportRejected
 from tests import builders
 from tests.conftest import fresh_database_url
@@ -185,3 +186,26 @@ def test_images_come_in_with_the_product_and_go_out_with_the_export(
         == "https://media.example/bol-1.jpg|https://media.example/bol-2.jpg"
     )
     assert [m.alt_fr for m in view.media] == ["Bol", "Bol"]
+
+
+def test_importing_a_catalogue_makes_its_skus_stockable(db: Database, clock: ManualClock) -> None:
+    builders.catalog_basics(db, clock)
+    lyon = builders.location(db, clock)
+    with db.transaction() as session:
+        import_file(session, clock.now(), csv_file(*GOOD), "csv")
+    with db.transaction() as session:
+        inventory.record_movements(
+            session,
+            clock.now(),
+            [inventory.MovementInput(sku, lyon, "receipt", 2) for sku in ("TS-S", "TS-M", "BOL-1")],
+        )
+    with db.transaction() as session:
+        assert inventory.available_at_location(session, lyon, ["TS-S", "TS-M", "BOL-1"]) == {
+            "TS-S": 2,
+            "TS-M": 2,
+            "BOL-1": 2,
+        }
+    with pytest.raises(InvalidInput, match="not in the catalogue"), db.transaction() as session:
+        inventory.record_movements(
+            session, clock.now(), [inventory.MovementInput("TS-XL", lyon, "receipt", 1)]
+        )

@@ -25,6 +25,7 @@ async def test_movements_are_recorded_and_shown_per_location(
     client: httpx.AsyncClient, db: Database, clock: ManualClock
 ) -> None:
     lyon = builders.location(db, clock)
+    builders.track(db, clock, SKU)
     auth = bearer(db, clock)
     response = await client.post(
         "/v1/inventory/movements",
@@ -178,10 +179,33 @@ async def test_a_reservation_id_or_an_idempotency_key_reserves_once(
     assert stock["locations"][0]["reserved"] == 3
 
 
+async def test_a_movement_of_a_sku_not_in_the_catalogue_is_422_with_its_pointer(
+    client: httpx.AsyncClient, db: Database, clock: ManualClock
+) -> None:
+    lyon = builders.location(db, clock)
+    builders.track(db, clock, SKU)
+    auth = bearer(db, clock)
+    movements = [
+        {"sku": SKU, "location_id": str(lyon), "kind": "receipt", "quantity": 3},
+        {"sku": "GHOST", "location_id": str(lyon), "kind": "receipt", "quantity": 1},
+    ]
+    response = await client.post(
+        "/v1/inventory/movements", json={"movements": movements}, headers=auth
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    [error] = response.json()["errors"]
+    assert error["pointer"] == "#/movements/1/sku"
+    assert "not in the catalogue" in error["detail"]
+    stock = (await client.get("/v1/inventory/stock", params={"sku": SKU}, headers=auth)).json()
+    assert stock["locations"] == []
+
+
 async def test_a_replayed_movement_batch_is_recorded_once(
     client: httpx.AsyncClient, db: Database, clock: ManualClock
 ) -> None:
     lyon = builders.location(db, clock)
+    builders.track(db, clock, SKU)
     auth = {**bearer(db, clock), "Idempotency-Key": "delivery-12"}
     batch = {
         "movements": [{"sku": SKU, "location_id": str(lyon), "kind": "receipt", "quantity": 4}]

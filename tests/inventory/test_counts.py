@@ -36,6 +36,7 @@ def test_a_count_corrects_on_hand_and_reports_each_difference(
     db: Database, clock: ManualClock
 ) -> None:
     lyon = builders.location(db, clock)
+    builders.track(db, clock, "C")
     builders.receive(db, clock, "A", lyon, 5)
     builders.receive(db, clock, "B", lyon, 2)
     report = run_count(db, clock, lyon, "sku;counted_quantity\nA;3\nB;2\nC;4\n")
@@ -55,6 +56,7 @@ def test_a_count_corrects_on_hand_and_reports_each_difference(
 
 def test_a_file_with_bad_rows_records_nothing_by_default(db: Database, clock: ManualClock) -> None:
     lyon = builders.location(db, clock)
+    builders.track(db, clock, "A", "B", "C")
     text = "sku,counted_quantity\nA,3\nB,-1\nC,deux\nA,4\n,1\n"
     report = run_count(db, clock, lyon, text)
     assert not report.applied
@@ -70,9 +72,35 @@ def test_a_file_with_bad_rows_records_nothing_by_default(db: Database, clock: Ma
 
 def test_keep_good_rows_records_the_good_rows(db: Database, clock: ManualClock) -> None:
     lyon = builders.location(db, clock)
+    builders.track(db, clock, "A", "B")
     report = run_count(db, clock, lyon, "sku,counted_quantity\nA,3\nB,1.5\n", keep=True)
     assert report.applied
     assert len(report.errors) == 1
+    assert on_hand(db, lyon) == {"A": 3}
+
+
+def test_a_sku_not_in_the_catalogue_is_a_bad_row_and_nothing_is_recorded(
+    db: Database, clock: ManualClock
+) -> None:
+    lyon = builders.location(db, clock)
+    builders.track(db, clock, "A", "B")
+    text = "sku,counted_quantity\nA,3\nGHOST,2\nB,x\n"
+    report = run_count(db, clock, lyon, text)
+    assert not report.applied
+    assert [(e.row, e.column) for e in report.errors] == [(3, "sku"), (4, "counted_quantity")]
+    assert "'GHOST' is not in the catalogue" in report.errors[0].message
+    assert on_hand(db, lyon) == {}
+
+
+def test_keep_good_rows_skips_the_skus_not_in_the_catalogue(
+    db: Database, clock: ManualClock
+) -> None:
+    lyon = builders.location(db, clock)
+    builders.track(db, clock, "A")
+    report = run_count(db, clock, lyon, "sku,counted_quantity\nGHOST,2\nA,3\n", keep=True)
+    assert report.applied
+    assert [(e.row, e.column) for e in report.errors] == [(2, "sku")]
+    assert [line.sku for line in report.lines] == ["A"]
     assert on_hand(db, lyon) == {"A": 3}
 
 
@@ -99,6 +127,7 @@ def test_the_command_line_imports_a_count_and_shows_stock(tmp_path: Path) -> Non
     db = Database.connect(f"sqlite:///{tmp_path / 'data' / 'parcours.db'}")
     clock = ManualClock()
     builders.location(db, clock, "LYO-1")
+    builders.track(db, clock, "LAV-1", "LAV-2")
     db.dispose()
     good = tmp_path / "count.csv"
     good.write_text("sku,counted_quantity\nLAV-1,7\nLAV-2,0\n")

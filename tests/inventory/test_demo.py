@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from parcours import inventory
 from parcours.core.db import Database
-from parcours.core.errors import Conflict
+from parcours.core.errors import Conflict, InvalidInput
 from parcours.core.migrate import upgrade
 from parcours.demo.generator import SIZES, DemoRun, generate_stores
 from parcours.demo.inventory import generate_inventory
@@ -27,6 +27,8 @@ def demo_stock(tmp_path: Path, name: str) -> tuple[Database, DemoRun, float]:
     run = DemoRun(db, 7, SIZES["small"], NOW, lambda *_: None)
     generate_stores(run)
     run.skus = SKUS
+    with db.transaction() as session:  # what the catalogue step does for its variants
+        inventory.track_skus(session, NOW, SKUS)
     started = time.perf_counter()
     generate_inventory(run)
     return db, run, time.perf_counter() - started
@@ -86,6 +88,17 @@ def test_an_opening_ledger_loads_only_into_empty_locations(tmp_path: Path) -> No
     location = run.stores[0]["id"]
     with pytest.raises(Conflict), db.transaction() as session:
         inventory.load_opening_ledger(
-            session, NOW, [inventory.MovementInput("X", location, "receipt", 1)]
+            session, NOW, [inventory.MovementInput(run.skus[0], location, "receipt", 1)]
         )
+    db.dispose()
+
+
+def test_an_opening_ledger_refuses_skus_the_catalogue_never_declared(tmp_path: Path) -> None:
+    db, run, _ = demo_stock(tmp_path, "b.db")
+    location = run.stores[0]["id"]
+    with pytest.raises(InvalidInput) as caught, db.transaction() as session:
+        inventory.load_opening_ledger(
+            session, NOW, [inventory.MovementInput("NOT-IN-CATALOGUE", location, "receipt", 1)]
+        )
+    assert caught.value.errors[0].pointer == "#/0/sku"
     db.dispose()

@@ -47,6 +47,8 @@ class StockMachine(RuleBasedStateMachine):
         super().__init__()
         self.db, self.clock, self.locations = db, clock, locations
         self.sku = f"P-{uuid.uuid4().hex[:12]}"
+        with db.transaction() as session:  # the catalogue declares it: stock may move
+            inventory.track_skus(session, clock.now(), [self.sku])
         self.on_hand = [0, 0]
         self.safety = [0, 0]
         self.held: list[Held] = []

@@ -79,6 +79,7 @@ def test_receipts_and_sales_move_on_hand_and_stay_in_the_ledger(
     db: Database, clock: ManualClock
 ) -> None:
     lyon = builders.location(db, clock)
+    builders.track(db, clock, SKU)
     with db.transaction() as session:
         inventory.record_movements(
             session,
@@ -148,6 +149,7 @@ def test_a_sale_beyond_unreserved_stock_is_a_conflict_and_the_batch_rolls_back(
 ) -> None:
     lyon = builders.location(db, clock)
     builders.receive(db, clock, SKU, lyon, 3)
+    builders.track(db, clock, "OTHER")
     reserve(db, clock, lyon, 2)
     with pytest.raises(Conflict) as raised, db.transaction() as session:
         inventory.record_movements(
@@ -163,6 +165,7 @@ def test_a_sale_beyond_unreserved_stock_is_a_conflict_and_the_batch_rolls_back(
 
 def test_a_batch_is_judged_on_its_end_state(db: Database, clock: ManualClock) -> None:
     lyon = builders.location(db, clock)
+    builders.track(db, clock, SKU)
     with db.transaction() as session:
         inventory.record_movements(
             session, clock.now(), [Move(SKU, lyon, "sale", 2), Move(SKU, lyon, "receipt", 2)]
@@ -198,12 +201,13 @@ def test_recording_a_batch_costs_one_statement_per_sku_and_location(
     db: Database, clock: ManualClock
 ) -> None:
     lyon = builders.location(db, clock)
+    builders.track(db, clock, *(f"SKU-{i}" for i in range(20)))
     moves = [Move(f"SKU-{i}", lyon, "receipt", 5) for i in range(20)] * 3
     with counted_statements(db) as statements, db.transaction() as session:
         inventory.record_movements(session, clock.now(), moves)
-    # one location check, 20 level upserts, one bulk insert of the 60 movements,
-    # the Back In Stock events of 20 new levels (one insert per event).
-    assert len(statements) <= 1 + 20 + 1 + 20
+    # one location check, one SKU check, 20 level upserts, one bulk insert of the 60
+    # movements, the Back In Stock events of 20 new levels (one insert per event).
+    assert len(statements) <= 1 + 1 + 20 + 1 + 20
 
 
 # ------------------------------------------------------------------ reservations
@@ -243,6 +247,7 @@ def test_reserving_a_sku_never_stocked_is_a_conflict_with_zero_available(
     db: Database, clock: ManualClock
 ) -> None:
     lyon = builders.location(db, clock)
+    builders.track(db, clock, "NEVER")  # in the catalogue, never stocked
     with pytest.raises(Conflict) as raised:
         reserve(db, clock, lyon, 1, sku="NEVER")
     assert raised.value.extensions["available"] == 0
@@ -251,6 +256,7 @@ def test_reserving_a_sku_never_stocked_is_a_conflict_with_zero_available(
 def test_reserving_at_an_unknown_location_is_invalid_input(
     db: Database, clock: ManualClock
 ) -> None:
+    builders.track(db, clock, SKU)
     with pytest.raises(InvalidInput) as raised:
         reserve(db, clock, uuid.uuid4(), 1)
     assert raised.value.errors[0].pointer == "#/location_id"
@@ -477,6 +483,7 @@ def test_low_stock_and_back_in_stock_events_go_to_the_outbox(
 
 def test_a_refused_reservation_publishes_nothing(db: Database, clock: ManualClock) -> None:
     lyon = builders.location(db, clock)
+    builders.track(db, clock, SKU)
     with pytest.raises(Conflict):
         reserve(db, clock, lyon, 1)
     assert events(db) == []
@@ -506,3 +513,83 @@ def test_one_locations_stock_of_many_skus_comes_in_one_query(
         stock = inventory.available_at_location(session, lyon, ["SKU-1", "SKU-2", "SKU-9"])
     assert stock == {"SKU-1": 5, "SKU-2": 3, "SKU-9": 0}
     assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1
+
+
+# ------------------------------------------------------------------ unknown SKUs
+
+
+def test_a_batch_with_one_sku_not_in_the_catalogue_records_nothing(
+    db: Database, clock: ManualClock
+) -> None:
+    lyon = builders.location(db, clock)
+    builders.track(db, clock, SKU, "OTHER")
+    moves = [
+        Move(SKU, lyon, "receipt", 5),
+        Move("OTHER", lyon, "receipt", 2),
+        Move(SKU, lyon, "receipt", 1),
+        Move("GHOST-1", lyon, "receipt", 4),
+    ]
+    with pytest.raises(InvalidInput) as raised, db.transaction() as session:
+        inventory.record_movements(session, clock.now(), moves)
+    assert [e.pointer for e in raised.value.errors] == ["#/movements/3/sku"]
+    assert "not in the catalogue" in raised.value.errors[0].detail
+    assert "GHOST-1" in raised.value.errors[0].detail
+    assert level(db, SKU, lyon) == (0, 0)
+    assert level(db, "OTHER", lyon) == (0, 0)
+    assert ledger_sum(db, SKU, lyon) == 0
+    assert events(db) == []
+
+
+def test_the_sku_check_of_a_batch_is_one_query(db: Database, clock: ManualClock) -> None:
+    lyon = builders.location(db, clock)
+    moves = [Move(f"GHOST-{i}", lyon, "receipt", 1) for i in range(30)]
+    with (
+        counted_statements(db) as statements,
+        pytest.raises(InvalidInput) as raised,
+        db.transaction() as session,
+    ):
+        inventory.record_movements(session, clock.now(), moves)
+    assert len(raised.value.errors) == 30
+    assert len([s for s in statements if "stock_items" in s]) == 1
+
+
+def test_reserving_a_sku_not_in_the_catalogue_is_invalid_input(
+    db: Database, clock: ManualClock
+) -> None:
+    lyon = builders.location(db, clock)
+    with pytest.raises(InvalidInput) as raised:
+        reserve(db, clock, lyon, 1, sku="GHOST")
+    assert [e.pointer for e in raised.value.errors] == ["#/sku"]
+    assert "not in the catalogue" in raised.value.errors[0].detail
+    with db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Reservation)) == 0
+
+
+def test_transferring_a_sku_not_in_the_catalogue_is_invalid_input(
+    db: Database, clock: ManualClock
+) -> None:
+    lyon = builders.location(db, clock)
+    depot = builders.location(db, clock, "DEP-1")
+    with pytest.raises(InvalidInput) as raised, db.transaction() as session:
+        inventory.transfer(session, clock.now(), "GHOST", lyon, depot, 1)
+    assert [e.pointer for e in raised.value.errors] == ["#/sku"]
+    assert level(db, "GHOST", depot) == (0, 0)
+
+
+def test_a_stock_policy_for_a_sku_not_in_the_catalogue_is_invalid_input(
+    db: Database, clock: ManualClock
+) -> None:
+    lyon = builders.location(db, clock)
+    with pytest.raises(InvalidInput) as raised, db.transaction() as session:
+        inventory.set_stock_policy(session, clock.now(), "GHOST", lyon, safety_stock=1)
+    assert [e.pointer for e in raised.value.errors] == ["#/sku"]
+
+
+def test_tracking_skus_is_idempotent_and_counts_the_new_ones(
+    db: Database, clock: ManualClock
+) -> None:
+    with db.transaction() as session:
+        assert inventory.track_skus(session, clock.now(), ["A-1", "A-2", "A-1"]) == 2
+    with db.transaction() as session:
+        assert inventory.track_skus(session, clock.now(), ["A-2", "A-3"]) == 1
+        assert inventory.track_skus(session, clock.now(), []) == 0

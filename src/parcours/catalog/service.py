@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from parcours import inventory
 from parcours.catalog import search
 from parcours.catalog.gtin import gtin_problem
 from parcours.catalog.models import (
@@ -378,6 +379,7 @@ def _add_variants(
             )
         )
     session.flush()
+    inventory.track_skus(session, now, [str(v["sku"]) for v in variants])
 
 
 UPDATABLE = ("name_fr", "name_en", "description_fr", "description_en")

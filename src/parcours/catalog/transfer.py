@@ -21,6 +21,7 @@ from typing import IO, Any
 from sqlalchemy import JSON, Table, insert, select
 from sqlalchemy.orm import Session
 
+from parcours import inventory
 from parcours.catalog import search
 from parcours.catalog.gtin import gtin_problem
 from parcours.catalog.models import Brand, Category, Channel, Media, Price, Product, Variant
@@ -319,6 +320,7 @@ def _insert(
             done += len(chunk)
             if progress:
                 progress(done, total)
+    inventory.track_skus(session, now, [v["sku"] for v in variants])
     search.reindex(session, [p["id"] for p in products])
     refresh_search(session, sorted(existing & set(positions), key=str))
     report.products, report.variants, report.prices = len(products), len(variants), len(prices)

@@ -25,6 +25,7 @@ from parcours.inventory.service import (
     set_channel_rule,
     set_stock_policy,
     stock_for_sku,
+    track_skus,
     transfer,
 )
 
@@ -63,5 +64,6 @@ __all__ = [
     "set_channel_rule",
     "set_stock_policy",
     "stock_for_sku",
+    "track_skus",
     "transfer",
 ]

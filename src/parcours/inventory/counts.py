@@ -21,7 +21,13 @@ from parcours.core.errors import FieldError, InvalidInput
 from parcours.core.ids import new_id
 from parcours.core.imports import RowError
 from parcours.inventory.models import StockLevel
-from parcours.inventory.service import MAX_QUANTITY, MovementInput, record_movements
+from parcours.inventory.service import (
+    MAX_QUANTITY,
+    NOT_IN_CATALOGUE,
+    MovementInput,
+    record_movements,
+    unknown_skus,
+)
 
 REQUIRED_COLUMNS = ("sku", "counted_quantity")
 
@@ -131,9 +137,21 @@ def import_count(
     keep_good_rows: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> CountReport:
-    """Record the count: nothing when any row is bad (unless `keep_good_rows`)."""
+    """Record the count: nothing when any row is bad (unless `keep_good_rows`).
+
+    A SKU the catalogue never declared is a bad row (one query checks them all).
+    """
     report = CountReport(reference=f"count-{new_id()}", errors=list(errors))
-    if errors and not keep_good_rows:
+    unknown = unknown_skus(session, (r.sku for r in rows))
+    if unknown:
+        report.errors += [
+            RowError(r.line, "sku", NOT_IN_CATALOGUE.format(sku=r.sku))
+            for r in rows
+            if r.sku in unknown
+        ]
+        report.errors.sort(key=lambda e: e.row)
+        rows = [r for r in rows if r.sku not in unknown]
+    if report.errors and not keep_good_rows:
         return report
     expected = expected_on_hand(session, location_id, (r.sku for r in rows))
     report.lines = [CountLine(r.sku, expected[r.sku], r.counted) for r in rows]
@@ -152,7 +170,7 @@ def import_count(
     ]
     batch = 1000
     for start in range(0, len(movements), batch):
-        record_movements(session, now, movements[start : start + batch])
+        record_movements(session, now, movements[start : start + batch], skus_checked=True)
         if progress:
             progress(min(start + batch, len(movements)), len(movements))
     report.applied = True

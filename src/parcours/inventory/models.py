@@ -36,6 +36,19 @@ def available(on_hand: int, reserved: int, safety_stock: int) -> int:
     return max(0, on_hand - reserved - safety_stock)
 
 
+class StockItem(Base):
+    """A SKU whose stock inventory tracks: the catalogue declares each one it creates.
+
+    Inventory sits below the catalogue and cannot ask it which SKUs exist, so movements,
+    transfers, reservations and counts accept only the SKUs listed here.
+    """
+
+    __tablename__ = "stock_items"
+
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class StockMovement(Base):
     """One fact about stock: `quantity` is its signed effect on the location's on-hand."""
 

@@ -38,12 +38,14 @@ from parcours.inventory.models import (
     RESERVATION_KINDS,
     ChannelStockRule,
     Reservation,
+    StockItem,
     StockLevel,
     StockMovement,
     available,
 )
 
 LEVELS = cast(Table, StockLevel.__table__)
+ITEMS = cast(Table, StockItem.__table__)
 RESERVATIONS = cast(Table, Reservation.__table__)
 
 # Kinds whose sign is implied: the caller gives a positive quantity.
@@ -175,6 +177,58 @@ def _check_locations(
     raise InvalidInput("Unknown stock location: use the id of a store or warehouse.", errors)
 
 
+# ------------------------------------------------------------------ stock items
+
+# SKUs per lookup: far below the bound-parameter limits of SQLite and PostgreSQL, so
+# any realistic call checks its SKUs in one query.
+SKU_CHUNK = 5000
+NOT_IN_CATALOGUE = "SKU {sku!r} is not in the catalogue: add it to the catalogue first"
+
+
+def track_skus(session: Session, now: datetime, skus: Iterable[str]) -> int:
+    """Make SKUs stockable (the catalogue calls this for each SKU it creates).
+
+    Idempotent: SKUs already tracked are left as they are. Returns how many were new.
+    One `INSERT ... ON CONFLICT DO NOTHING` per 5,000 SKUs.
+    """
+    wanted = sorted(set(skus))
+    added = 0
+    for start in range(0, len(wanted), SKU_CHUNK):
+        rows = [{"sku": sku, "created_at": now} for sku in wanted[start : start + SKU_CHUNK]]
+        stmt = (
+            _insert(session, ITEMS)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=[ITEMS.c.sku])
+        )
+        added += len(session.execute(stmt.returning(ITEMS.c.sku)).all())
+    return added
+
+
+def unknown_skus(session: Session, skus: Iterable[str]) -> set[str]:
+    """The SKUs among `skus` that inventory does not track (one query per 5,000 SKUs)."""
+    wanted = sorted(set(skus))
+    known: set[str] = set()
+    for start in range(0, len(wanted), SKU_CHUNK):
+        chunk = wanted[start : start + SKU_CHUNK]
+        known.update(session.scalars(select(ITEMS.c.sku).where(ITEMS.c.sku.in_(chunk))))
+    return set(wanted) - known
+
+
+def _check_skus(session: Session, skus: Sequence[str], pointers: Sequence[str]) -> None:
+    """Refuse the SKUs the catalogue never declared, naming each bad item."""
+    missing = unknown_skus(session, skus)
+    if not missing:
+        return
+    errors = [
+        FieldError(NOT_IN_CATALOGUE.format(sku=sku), pointer=pointer)
+        for sku, pointer in zip(skus, pointers, strict=True)
+        if sku in missing
+    ]
+    raise InvalidInput(
+        f"{len(missing)} SKU(s) are not in the catalogue; nothing was changed.", errors
+    )
+
+
 # ------------------------------------------------------------------ levels
 
 
@@ -189,9 +243,14 @@ def _change(sku: str, location_id: uuid.UUID, row: Row[Any], before: int) -> Lev
     return LevelChange(sku, location_id, on_hand, reserved, safety, threshold, before)
 
 
-def _upsert(session: Session) -> Any:
+def _insert(session: Session, table: Table) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL)."""
     dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(LEVELS)
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def _upsert(session: Session) -> Any:
+    return _insert(session, LEVELS)
 
 
 def _add_on_hand(
@@ -295,6 +354,8 @@ def record_movements(
     now: datetime,
     movements: Sequence[MovementInput],
     pointer: str = "#/movements",
+    *,
+    skus_checked: bool = False,
 ) -> list[StockMovement]:
     """Append movements to the ledger and update the levels, all or nothing.
 
@@ -302,7 +363,8 @@ def record_movements(
     the direction) and signed for adjustments and counts. Movements of the same SKU and
     location are netted first, so a batch is judged on its end state. Raises
     `InvalidInput` (with a pointer per bad field) or `Conflict` (not enough unreserved
-    stock); either way nothing is written.
+    stock); either way nothing is written. SKUs the catalogue never declared (see
+    `track_skus`) are refused, unless the caller has just checked them (`skus_checked`).
     """
     errors = [e for i, m in enumerate(movements) for e in validate_movement(m, f"{pointer}/{i}")]
     if errors:
@@ -312,6 +374,9 @@ def record_movements(
     if not movements:
         return []
     _check_locations(session, [m.location_id for m in movements], pointer, "location_id")
+    if not skus_checked:
+        pointers = [f"{pointer}/{i}/sku" for i in range(len(movements))]
+        _check_skus(session, [m.sku for m in movements], pointers)
     net: dict[tuple[str, uuid.UUID], int] = defaultdict(int)
     commercial: set[tuple[str, uuid.UUID]] = set()
     for movement in movements:
@@ -362,6 +427,7 @@ def load_opening_ledger(
     errors = [e for i, m in enumerate(movements) for e in validate_movement(m, f"#/{i}")]
     if errors:
         raise InvalidInput("The opening ledger is invalid; nothing was loaded.", errors[:20])
+    _check_skus(session, [m.sku for m in movements], [f"#/{i}/sku" for i in range(len(movements))])
     locations = sorted({m.location_id for m in movements}, key=str)
     held = session.scalar(
         select(func.count()).select_from(StockLevel).where(StockLevel.location_id.in_(locations))
@@ -413,6 +479,7 @@ def transfer(
             "A transfer needs two different locations.",
             [FieldError("must differ from the origin", pointer="#/to_location_id")],
         )
+    _check_skus(session, [sku], ["#/sku"])
     reference = reference or f"transfer-{new_id()}"
     return record_movements(
         session,
@@ -421,6 +488,7 @@ def transfer(
             MovementInput(sku, from_location, "transfer_out", quantity, reference=reference),
             MovementInput(sku, to_location, "transfer_in", quantity, reference=reference),
         ],
+        skus_checked=True,
     )
 
 
@@ -444,6 +512,7 @@ def set_stock_policy(
     if errors:
         raise InvalidInput("The stock policy is invalid.", errors)
     _check_locations(session, [location_id], "#", "location_id")
+    _check_skus(session, [sku], ["#/sku"])
     _add_on_hand(session, now, sku, location_id, 0)
     values: dict[str, Any] = {"updated_at": now}
     if safety_stock is not None:
@@ -479,7 +548,9 @@ def reserve(
 
     Granted only when `on_hand - reserved - safety_stock >= quantity`; otherwise
     `Conflict` with `available` in the problem. Reserving again with the same
-    `reservation_id` returns the existing reservation (`created=False`).
+    `reservation_id` returns the existing reservation (`created=False`). A SKU the
+    catalogue never declared has no stock level, so its refusal path is the only one
+    that asks `stock_items` (`InvalidInput` rather than `Conflict`).
     """
     _validate_reservation(now, sku, quantity, kind, expires_at)
     if reservation_id is not None:
@@ -563,6 +634,7 @@ def _insert_reservation(session: Session, reservation: Reservation, chosen_id: b
 def _refuse_reservation(session: Session, sku: str, location_id: uuid.UUID, quantity: int) -> None:
     level = _level(session, sku, location_id)
     if level is None:
+        _check_skus(session, [sku], ["#/sku"])
         _check_locations(session, [location_id], "#", "location_id")
     left = available(level.on_hand, level.reserved, level.safety_stock) if level else 0
     raise Conflict(
