@@ -20,9 +20,17 @@ _PHONE = re.compile(r"(?<![\w-])\+?\d[\d .-]{7,}\d(?![\w-])")
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
 
 
+_IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+
+
+def _mask_phone(match: re.Match[str]) -> str:
+    # 127.0.0.1 is shaped like 06.12.34.56 but is an address, which logs need.
+    return match.group(0) if _IPV4.match(match.group(0)) else "<phone>"
+
+
 def scrub(text: str) -> str:
     """Mask emails and phone numbers in a log line."""
-    return _PHONE.sub("<phone>", _EMAIL.sub("<email>", text))
+    return _PHONE.sub(_mask_phone, _EMAIL.sub("<email>", text))
 
 
 class ScrubPersonalData(logging.Filter):
@@ -71,6 +79,8 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root.setLevel(level)
     # uvicorn's own access log prints raw paths with query strings; ours logs route templates.
     logging.getLogger("uvicorn.access").disabled = True
+    # Alembic announces its dialect each time /ready checks for pending migrations.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
