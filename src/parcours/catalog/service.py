@@ -616,13 +616,7 @@ def set_listing(
             "The listing would never be visible.",
             [FieldError("must be after visible_from", pointer="#/visible_to")],
         )
-    product = _product_by_code(session, product_code)
-    channel = get_channel(session, channel_code)
-    listing = session.scalar(
-        select(ChannelListing).where(
-            ChannelListing.product_id == product.id, ChannelListing.channel_id == channel.id
-        )
-    )
+    product, channel, listing = _listing(session, product_code, channel_code)
     if listing is None:
         listing = ChannelListing(id=new_id(), product_id=product.id, channel_id=channel.id)
         session.add(listing)
@@ -632,6 +626,20 @@ def set_listing(
     listing.updated_at = now
     session.flush()
     return listing
+
+
+def _listing(
+    session: Session, product_code: str, channel_code: str
+) -> tuple[Product, Channel, ChannelListing | None]:
+    """The product, the channel and the product's listing there (None when not listed)."""
+    product = _product_by_code(session, product_code)
+    channel = get_channel(session, channel_code)
+    listing = session.scalar(
+        select(ChannelListing).where(
+            ChannelListing.product_id == product.id, ChannelListing.channel_id == channel.id
+        )
+    )
+    return product, channel, listing
 
 
 LISTING_TEXTS = ("name_fr", "name_en", "description_fr", "description_en")
@@ -659,13 +667,7 @@ def set_listing_texts(
             errors.append(FieldError("must hold at most 200 characters", pointer=f"#/{name}"))
     if errors:
         raise InvalidInput("The listing texts are invalid.", errors)
-    product = _product_by_code(session, product_code)
-    channel = get_channel(session, channel_code)
-    listing = session.scalar(
-        select(ChannelListing).where(
-            ChannelListing.product_id == product.id, ChannelListing.channel_id == channel.id
-        )
-    )
+    _, _, listing = _listing(session, product_code, channel_code)
     if listing is None:
         raise NotFound(f"The product {product_code!r} is not listed on channel {channel_code!r}.")
     for name, value in texts.items():
