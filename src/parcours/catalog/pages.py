@@ -109,9 +109,8 @@ def align_price(
     reference: Annotated[str, Form()],
     back: Annotated[str, Form()] = "",
 ) -> Response:
-    require_role(context, *EDITORS)
-    assert context.actor is not None
-    voice.align_price(session, context.now, context.actor, sku, channel, reference)
+    actor = require_role(context, *EDITORS)
+    voice.align_price(session, context.now, actor, sku, channel, reference)
     return RedirectResponse(_back(back), status_code=303)
 
 
@@ -125,7 +124,6 @@ def remove_text(
     locale: Annotated[str, Form()],
     back: Annotated[str, Form()] = "",
 ) -> Response:
-    require_role(context, *EDITORS)
-    assert context.actor is not None
-    voice.remove_listing_text(session, context.now, context.actor, product, channel, field, locale)
+    actor = require_role(context, *EDITORS)
+    voice.remove_listing_text(session, context.now, actor, product, channel, field, locale)
     return RedirectResponse(_back(back), status_code=303)

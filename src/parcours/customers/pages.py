@@ -16,7 +16,6 @@ router = APIRouter(prefix="/console/customers", include_in_schema=False)
 def customers_page(
     request: Request, context: Console, session: DbSession, cursor: str | None = None
 ) -> Response:
-    require_role(context, "admin", "marketer")
-    assert context.actor is not None
-    page = service.list_customers(session, context.now, context.actor, cursor, 100)
+    actor = require_role(context, "admin", "marketer")
+    page = service.list_customers(session, context.now, actor, cursor, 100)
     return render(request, context, "customers/list.html", page=page)

@@ -172,8 +172,7 @@ def store_page(request: Request, context: Console, session: DbSession, code: str
 async def edit_store(
     request: Request, context: VerifiedConsole, session: DbSession, clock: ClockDep, code: str
 ) -> Response:
-    require_role(context, "admin")
-    assert context.actor is not None
+    actor = require_role(context, "admin")
     store = service.get_store_by_code(session, code)
     form = await request.form()
     hours_form = {day: str(form.get(f"hours_{day}", "")) for day in WEEKDAYS}
@@ -189,7 +188,7 @@ async def edit_store(
     }
     try:
         with session.begin_nested():
-            service.update_store(session, clock.now(), context.actor, store.id, changes)
+            service.update_store(session, clock.now(), actor, store.id, changes)
     except InvalidInput as exc:
         session.refresh(store)
         return _detail(request, context, session, store, 422, exc, {"hours": hours_form})
@@ -207,8 +206,7 @@ def add_exception(
     hours: Annotated[str, Form()] = "",
     label: Annotated[str, Form()] = "",
 ) -> Response:
-    require_role(context, "admin")
-    assert context.actor is not None
+    actor = require_role(context, "admin")
     store = service.get_store_by_code(session, code)
     ranges = parse_hours_text(hours)
     try:
@@ -218,7 +216,7 @@ def add_exception(
     row = {"day": parsed_day, "hours": ranges, "closed": not ranges, "label": label.strip()}
     try:
         with session.begin_nested():
-            service.set_exception(session, clock.now(), context.actor, store.id, row)
+            service.set_exception(session, clock.now(), actor, store.id, row)
     except InvalidInput as exc:
         return _detail(request, context, session, store, 422, exc)
     return RedirectResponse(f"/console/commerce/stores/{store.code}", status_code=303)
@@ -228,10 +226,9 @@ def add_exception(
 def delete_exception(
     context: VerifiedConsole, session: DbSession, clock: ClockDep, code: str, day: date
 ) -> Response:
-    require_role(context, "admin")
-    assert context.actor is not None
+    actor = require_role(context, "admin")
     store = service.get_store_by_code(session, code)
-    service.remove_exception(session, clock.now(), context.actor, store.id, day)
+    service.remove_exception(session, clock.now(), actor, store.id, day)
     return RedirectResponse(f"/console/commerce/stores/{store.code}", status_code=303)
 
 
@@ -239,8 +236,7 @@ def delete_exception(
 def deactivate(
     context: VerifiedConsole, session: DbSession, clock: ClockDep, code: str
 ) -> Response:
-    require_role(context, "admin")
-    assert context.actor is not None
+    actor = require_role(context, "admin")
     store = service.get_store_by_code(session, code)
-    service.deactivate_store(session, clock.now(), context.actor, store.id)
+    service.deactivate_store(session, clock.now(), actor, store.id)
     return RedirectResponse(f"/console/commerce/stores/{store.code}", status_code=303)

@@ -172,10 +172,13 @@ Console = Annotated[ConsoleContext, Depends(console)]
 VerifiedConsole = Annotated[ConsoleContext, Depends(verified_console)]
 
 
-def require_role(context: ConsoleContext, *roles: str) -> None:
+def require_role(context: ConsoleContext, *roles: str) -> Actor:
+    """The acting user, if their role is one of `roles`; else `Forbidden`."""
     assert context.user is not None
+    assert context.actor is not None
     if context.user.role not in roles:
         raise Forbidden("Your role does not give access to this page.")
+    return context.actor
 
 
 def render(

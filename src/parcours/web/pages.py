@@ -177,13 +177,12 @@ def keys_page(request: Request, context: Console, session: DbSession) -> Respons
 async def create_key(
     request: Request, context: VerifiedConsole, session: DbSession, clock: ClockDep
 ) -> Response:
-    require_role(context, "admin")
+    actor = require_role(context, "admin")
     form = await request.form()
-    assert context.actor is not None
     issued = auth.create_api_key(
         session,
         clock.now(),
-        context.actor,
+        actor,
         str(form.get("name", "")),
         str(form.get("kind", "")),
         [str(s) for s in form.getlist("scopes")],
@@ -203,9 +202,8 @@ async def create_key(
 def revoke_key(
     prefix: str, context: VerifiedConsole, session: DbSession, clock: ClockDep
 ) -> Response:
-    require_role(context, "admin")
-    assert context.actor is not None
-    auth.revoke_api_key(session, clock.now(), context.actor, prefix)
+    actor = require_role(context, "admin")
+    auth.revoke_api_key(session, clock.now(), actor, prefix)
     return RedirectResponse("/console/settings/keys", status_code=303)
 
 
@@ -229,11 +227,10 @@ def create_user(
     display_name: Annotated[str, Form()] = "",
     store_ids: Annotated[str, Form()] = "",
 ) -> Response:
-    require_role(context, "admin")
-    assert context.actor is not None
+    actor = require_role(context, "admin")
     stores = [s.strip() for s in store_ids.split(",") if s.strip()]
     auth.create_user(
-        session, clock.now(), context.actor, username, password, role, display_name or None, stores
+        session, clock.now(), actor, username, password, role, display_name or None, stores
     )
     return RedirectResponse("/console/settings/users", status_code=303)
 
