@@ -12,7 +12,6 @@ from sqlalchemy import (
     Date,
     Float,
     ForeignKey,
-    Index,
     Integer,
     String,
     UniqueConstraint,
@@ -32,7 +31,6 @@ class Store(Base):
 
     __tablename__ = "stores"
     # The store locator's spatial pre-filter: a bounding box is a range on lat, then lon.
-    __table_args__ = (Index("ix_stores_lat_lon", "lat", "lon"),)
 
     id: Mapped[uuid.UUID] = mapped_column(UUIDType, primary_key=True, default=new_id)
     code: Mapped[str] = mapped_column(String(32), unique=True)
