@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import OperationalError
 
-from parcours import __version__, catalog, inventory, registry, stores
+from parcours import __version__, catalog, customers, inventory, registry, stores
 from parcours.core import auth
 from parcours.core.audit import CLI_ACTOR
 from parcours.core.clock import SYSTEM_CLOCK
@@ -38,6 +38,7 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(inventory.cli_app(), name="inventory")
 app.add_typer(stores.cli_app(), name="stores")
 app.add_typer(catalog.cli_app(), name="catalog")
+app.add_typer(customers.cli_app(), name="customers")
 
 out = Console()
 err = Console(stderr=True)

@@ -43,20 +43,44 @@ def api_routers() -> list[APIRouter]:
     from parcours.catalog.api import router as catalog_router
     from parcours.core.api import router as admin_router
     from parcours.customers.api import router as customers_router
+    from parcours.customers.identity_api import router as identity_router
+    from parcours.customers.matching_api import router as matching_router
+    from parcours.customers.privacy_api import router as privacy_router
+    from parcours.customers.tracking_api import router as tracking_router
     from parcours.inventory.api import router as inventory_router
     from parcours.stores.api import router as stores_router
 
-    return [admin_router, stores_router, customers_router, inventory_router, catalog_router]
+    return [
+        admin_router,
+        stores_router,
+        customers_router,
+        identity_router,
+        privacy_router,
+        matching_router,
+        tracking_router,
+        inventory_router,
+        catalog_router,
+    ]
 
 
 def page_routers() -> list[APIRouter]:
     from parcours.catalog.pages import router as catalog_pages
+    from parcours.customers.matching_pages import router as matching_pages
     from parcours.customers.pages import router as customers_pages
+    from parcours.customers.privacy_pages import router as privacy_pages
     from parcours.inventory.pages import router as inventory_pages
     from parcours.stores.pages import public_router as store_locator_page
     from parcours.stores.pages import router as stores_pages
 
-    return [stores_pages, customers_pages, store_locator_page, inventory_pages, catalog_pages]
+    return [
+        stores_pages,
+        customers_pages,
+        privacy_pages,
+        matching_pages,
+        store_locator_page,
+        inventory_pages,
+        catalog_pages,
+    ]
 
 
 def consumers() -> list[Consumer]:
@@ -66,9 +90,10 @@ def consumers() -> list[Consumer]:
 
 def periodic_jobs() -> list[PeriodicJob]:
     """Time-driven jobs run by the worker alongside the consumers."""
+    from parcours import customers
     from parcours.inventory import expire_reservations_job
 
-    return [expire_reservations_job()]
+    return [expire_reservations_job(), *customers.periodic_jobs()]
 
 
 def stock_lookup() -> StockLookup:

@@ -56,3 +56,24 @@ class Consent(Base):
     __table_args__ = (
         Index("ix_consents_customer_purpose", "customer_id", "purpose", "channel", "at"),
     )
+
+
+# ------------------------------------------------------------------ tracking
+# The tracked events log (owner: tracking.py). Tables go here.
+
+
+# ------------------------------------------------------------------ identity
+# Identifiers, observations, merges and traits (owner: identity.py). Tables go here.
+
+
+# ------------------------------------------------------------------ consent & privacy
+# Double opt-in, erasure tombstones, import runs (owner: consent.py, privacy.py,
+# imports.py). Tables go here.
+
+
+# ------------------------------------------------------------------ matching
+# Probabilistic matching runs and the review queue (owner: matching.py). Tables go here.
+
+
+# ------------------------------------------------------------------ profiles
+# Computed traits (owner: profiles.py). Tables go here.

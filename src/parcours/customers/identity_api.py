@@ -1,0 +1,7 @@
+"""REST endpoints (filled by the identity work)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
