@@ -93,3 +93,46 @@ def observe(
 ) -> list[uuid.UUID | None]:
     """Link each observation's identifiers into the graph; the profile id per observation."""
     return [None for _ in observations]
+
+
+@dataclass(frozen=True)
+class Identifier:
+    """One identifier linked to a profile."""
+
+    kind: str
+    value: str
+    source: str
+    first_seen: datetime
+    last_seen: datetime
+
+
+@dataclass(frozen=True)
+class Trait:
+    """The value in force for one trait, and where it came from."""
+
+    name: str
+    value: Any
+    source: str
+    observed_at: datetime
+
+
+def resolve(session: Session, kind: str, value: str) -> uuid.UUID | None:
+    """The profile an identifier belongs to (value normalised first), or None."""
+    raise NotImplementedError
+
+
+def identifiers_of(session: Session, profile_id: uuid.UUID) -> list[Identifier]:
+    """Every identifier linked to a profile (following merges)."""
+    raise NotImplementedError
+
+
+def traits_of(session: Session, profile_id: uuid.UUID) -> dict[str, Trait]:
+    """The traits in force on a profile, each from its highest-priority source."""
+    raise NotImplementedError
+
+
+def merge_profiles(
+    session: Session, now: datetime, actor: str, keep: uuid.UUID, other: uuid.UUID, reason: str
+) -> uuid.UUID:
+    """Merge `other` into `keep` (manual or matching decision); returns the merge id."""
+    raise NotImplementedError

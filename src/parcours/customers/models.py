@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import Boolean, Date, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from parcours.core.db import Base, UTCDateTime, UUIDType
+from parcours.core.db import Base, JSONType, UTCDateTime, UUIDType
 from parcours.core.ids import new_id
+from parcours.core.models import AutoBigInt
 
 
 class Customer(Base):
@@ -60,6 +62,42 @@ class Consent(Base):
 
 # ------------------------------------------------------------------ tracking
 # The tracked events log (owner: tracking.py). Tables go here.
+
+
+class TrackedEvent(Base):
+    """One Segment-spec message from any channel, as received (append-only).
+
+    `seq` orders the log. A profile's events are found through its identifiers
+    (`user_id`, `anonymous_id`), so merges and unmerges never rewrite the log.
+    `timestamp` is the event time corrected for the sender's clock skew.
+    """
+
+    __tablename__ = "events"
+
+    seq: Mapped[int] = mapped_column(AutoBigInt, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(200), unique=True)
+    type: Mapped[str] = mapped_column(String(16))
+    event: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    user_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    anonymous_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    previous_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    group_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    channel: Mapped[str] = mapped_column(String(24))
+    store_id: Mapped[uuid.UUID | None] = mapped_column(UUIDType, nullable=True)
+    source_id: Mapped[uuid.UUID | None] = mapped_column(UUIDType, nullable=True)
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    original_timestamp: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    properties: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    traits: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    context: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+
+    __table_args__ = (
+        Index("ix_events_user_id_timestamp", "user_id", "timestamp"),
+        Index("ix_events_anonymous_id_timestamp", "anonymous_id", "timestamp"),
+        Index("ix_events_timestamp", "timestamp"),
+    )
 
 
 # ------------------------------------------------------------------ identity
