@@ -17,10 +17,9 @@ from parcours.core.db import bulk_insert
 from parcours.core.errors import FieldError, InvalidInput, NotFound
 from parcours.core.ids import new_id
 from parcours.core.pagination import Page, paginate
-from parcours.customers.models import Consent, Customer
+from parcours.customers import identity
+from parcours.customers.models import Customer
 
-PURPOSES = ("marketing", "personalisation", "analytics")
-CHANNELS = ("email", "sms", "push", "phone", "post")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
@@ -48,7 +47,11 @@ def validate_customer(row: dict[str, Any]) -> list[FieldError]:
 def add_customers(
     session: Session, now: datetime, rows: Iterable[dict[str, Any]]
 ) -> list[uuid.UUID]:
-    """Insert many customers in one statement (bulk path); all-or-nothing on bad rows."""
+    """Insert many customers in one statement (bulk path); all-or-nothing on bad rows.
+
+    Their email, phone and customer number become identity identifiers, and their
+    fields traits from the "import" source, in a few bulk statements too.
+    """
     prepared = []
     for index, row in enumerate(rows):
         if row.get("email"):
@@ -59,31 +62,22 @@ def add_customers(
         prepared.append({"id": new_id(), "created_at": now, "updated_at": now, **row})
     if prepared:
         session.execute(bulk_insert(Customer), prepared)
+        identity.register_customers(session, now, prepared)
     return [row["id"] for row in prepared]
 
 
-def add_consents(session: Session, rows: Iterable[dict[str, Any]]) -> int:
-    """Record consent decisions in bulk (each row: customer_id, purpose, channel,
-    granted, at, source, proof)."""
-    prepared = []
-    for row in rows:
-        if row["purpose"] not in PURPOSES or row["channel"] not in CHANNELS:
-            raise InvalidInput(f"unknown consent purpose/channel {row['purpose']}/{row['channel']}")
-        prepared.append({"id": new_id(), **row})
-    if prepared:
-        session.execute(bulk_insert(Consent), prepared)
-    return len(prepared)
-
-
 def count_customers(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(Customer)) or 0
+    """Live profiles: those merged into another are counted once, as the survivor."""
+    live = select(func.count()).select_from(Customer).where(Customer.merged_into_id.is_(None))
+    return session.scalar(live) or 0
 
 
 def list_customers(
     session: Session, now: datetime, actor: Actor, cursor: str | None = None, limit: int = 50
 ) -> Page[Customer]:
-    """A page of customers; the access is audited."""
-    page = paginate(session, select(Customer), Customer.id, cursor, limit)
+    """A page of live customers (merged profiles appear as their survivor); audited."""
+    live = select(Customer).where(Customer.merged_into_id.is_(None))
+    page = paginate(session, live, Customer.id, cursor, limit)
     audit.record(session, now, actor, "customer.listed", "customer", None, count=len(page.items))
     return page
 
@@ -95,13 +89,3 @@ def get_customer(session: Session, now: datetime, actor: Actor, customer_id: uui
         raise NotFound(f"No customer has the id {customer_id}.")
     audit.record(session, now, actor, "customer.viewed", "customer", str(customer_id))
     return customer
-
-
-def current_consents(session: Session, customer_id: uuid.UUID) -> dict[tuple[str, str], bool]:
-    """The consent in force per (purpose, channel): the latest decision wins."""
-    rows = session.execute(
-        select(Consent.purpose, Consent.channel, Consent.granted)
-        .where(Consent.customer_id == customer_id)
-        .order_by(Consent.at)
-    )
-    return {(purpose, channel): granted for purpose, channel, granted in rows}
