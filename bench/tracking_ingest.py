@@ -1,0 +1,505 @@
+"""Tracking ingestion: events/s through `POST /v1/batch`, against one INSERT per event.
+
+The real app runs in-process and is driven over ASGI with httpx, one request at a
+time: batches of realistic Segment events (web page views and product events with
+browser context, app screens, identified events, store-till events naming a store
+code, identify calls with traits) are pre-encoded to JSON, then posted with a write
+key in HTTP Basic, as Segment libraries send it. Everything the endpoint does is
+timed: body decoding, validation, skew correction, the store check, the erasure check,
+the insert, `identity.observe` and the commit.
+
+The baseline runs the same requests on a second, fresh database with the one
+multi-row INSERT … ON CONFLICT DO NOTHING replaced by one such INSERT per event, so
+the ratio is what the bulk path buys. The run's wall time is what counts (events per
+second over all batches).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import random
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+import httpx
+from sqlalchemy import event as sqlalchemy_event
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from bench import BenchmarkError
+from bench.demo_generation import target_database
+from bench.report import Figures, Report, Table, count, note, seconds, verdict
+from parcours import stores
+from parcours.app import create_app
+from parcours.core import auth
+from parcours.core.audit import CLI_ACTOR
+from parcours.core.clock import ManualClock
+from parcours.core.db import Database, safe_url
+from parcours.core.logs import configure_logging
+from parcours.core.migrate import upgrade
+from parcours.core.settings import load_settings
+from parcours.customers import identity, tracking
+from parcours.customers.models import TrackedEvent
+
+DESCRIPTION = "Tracking /v1/batch events/s (in-process ASGI) vs one INSERT per event"
+NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
+BULK_INSERT = tracking._insert
+STORE_CODES = [f"ML-{n:02d}" for n in range(1, 13)]
+PRODUCTS = [f"ROBE-{n:03d}" for n in range(200)]
+PAGES = ["/", "/femme/robes", "/maison/linge", "/panier", "/compte", "/magasins"]
+USER_AGENT = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+)
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench tracking_ingest", description=DESCRIPTION
+    )
+    parser.add_argument(
+        "--events", type=int, default=50_000, help="events per phase (default: 50000)"
+    )
+    parser.add_argument("--batch-size", type=int, default=500, help="events per request")
+    parser.add_argument(
+        "--baseline-events",
+        type=int,
+        default=10_000,
+        help="events for the one-INSERT-per-event baseline (default: 10000)",
+    )
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--sqlite-pragma",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a PRAGMA set on every SQLite connection, to try settings the product does not "
+        "use (e.g. cache_size=-65536, wal_autocheckpoint=10000); repeatable",
+    )
+    parser.add_argument("--target", type=float, default=20_000.0, help="events/s to reach")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--postgres",
+        action="store_true",
+        help="run on a throwaway PostgreSQL server started for the run (needs its binaries)",
+    )
+    where.add_argument(
+        "--database-url",
+        help="an EMPTY database for the first phase; the others run on temporary SQLite "
+        "files, so prefer --postgres for PostgreSQL",
+    )
+    options = parser.parse_args(argv)
+    for pragma in options.sqlite_pragma:
+        if not re.fullmatch(r"[a-z_]+=-?[0-9A-Za-z_]+", pragma):
+            parser.error(f"--sqlite-pragma takes NAME=VALUE, not {pragma!r}")
+    if options.events < 1 or not 1 <= options.batch_size <= 2_000 or options.baseline_events < 1:
+        parser.error("--events and --baseline-events must be at least 1, --batch-size 1-2000")
+    return options
+
+
+# ------------------------------------------------------------------ realistic events
+
+
+def _web_context(rng: random.Random, path: str) -> dict[str, Any]:
+    return {
+        "library": {"name": "parcours.js", "version": "1.0.0"},
+        "page": {
+            "path": path,
+            "referrer": rng.choice(["", "https://www.google.fr/", "https://www.instagram.com/"]),
+            "search": "",
+            "title": "Maison Lavande",
+            "url": f"https://www.maison-lavande.fr{path}",
+        },
+        "userAgent": USER_AGENT,
+        "locale": "fr-FR",
+        "ip": f"90.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)}",
+        "campaign": {"source": "newsletter", "medium": "email"} if rng.random() < 0.1 else {},
+    }
+
+
+def _product(rng: random.Random) -> dict[str, Any]:
+    code = rng.choice(PRODUCTS)
+    return {
+        "product_id": code,
+        "sku": f"{code}-{rng.choice('SML')}",
+        "category": "Robes",
+        "name": f"Robe en lin {code[-3:]}",
+        "brand": "Maison Lavande",
+        "price": rng.choice([39.9, 59.0, 89.0, 129.0]),
+        "currency": "EUR",
+        "quantity": 1,
+    }
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """A browser or phone: its anonymous id, and a user id once logged in."""
+
+    anonymous_id: str
+    user_id: str | None
+    device_id: str
+
+
+def make_visitors(rng: random.Random, n: int) -> list[Visitor]:
+    return [
+        Visitor(
+            str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            f"web-{rng.randrange(50_000):05d}" if rng.random() < 0.3 else None,
+            f"dev-{rng.randrange(10**9)}",
+        )
+        for _ in range(n)
+    ]
+
+
+def make_event(rng: random.Random, visitor: Visitor, n: int, sent: datetime) -> dict[str, Any]:
+    """One realistic message (0.3-1.5 KB); its timestamp lies before `sent`. Message ids
+    are random UUIDs, as Segment libraries make them."""
+    at = (sent - timedelta(seconds=rng.uniform(0, 30))).isoformat(timespec="milliseconds")
+    base: dict[str, Any] = {
+        "messageId": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "anonymousId": visitor.anonymous_id,
+        "timestamp": at,
+    }
+    user_id = visitor.user_id
+    if user_id:
+        base["userId"] = user_id
+    roll = rng.random()
+    if roll < 0.35:
+        path = rng.choice(PAGES)
+        return {**base, "type": "page", "name": path, "context": _web_context(rng, path)}
+    if roll < 0.75:
+        name = rng.choice(["Product Viewed", "Product Added", "Product List Viewed"])
+        return {
+            **base,
+            "type": "track",
+            "event": name,
+            "properties": _product(rng),
+            "context": _web_context(rng, "/femme/robes"),
+        }
+    if roll < 0.85:
+        return {
+            **base,
+            "type": "screen",
+            "name": "Fiche produit",
+            "properties": _product(rng),
+            "context": {
+                "channel": "app",
+                "library": {"name": "analytics-kotlin", "version": "1.16"},
+                "device": {"id": visitor.device_id, "model": "Pixel 8"},
+                "os": {"name": "Android", "version": "15"},
+                "locale": "fr-FR",
+            },
+        }
+    if roll < 0.95:
+        products = [_product(rng) for _ in range(rng.randint(1, 4))]
+        return {
+            **base,
+            "type": "track",
+            "event": "Order Completed",
+            "userId": user_id or f"pos-{rng.randrange(20_000):05d}",
+            "properties": {
+                "order_id": f"T-{n}",
+                "revenue": round(sum(p["price"] for p in products), 2),
+                "currency": "EUR",
+                "products": products,
+            },
+            "context": {"channel": "store", "store_id": rng.choice(STORE_CODES)},
+        }
+    return {
+        **base,
+        "type": "identify",
+        "userId": user_id or f"web-{rng.randrange(50_000):05d}",
+        "traits": {
+            "email": f"client{rng.randrange(50_000)}@exemple.fr",
+            "first_name": "Camille",
+            "city": "Lyon",
+        },
+        "context": _web_context(rng, "/compte"),
+    }
+
+
+def make_bodies(rng: random.Random, events: int, batch_size: int) -> list[bytes]:
+    """Batches of events from visitors making ~10 events each, interleaved."""
+    visitors = make_visitors(rng, max(1, events // 10))
+    bodies = []
+    for start in range(0, events, batch_size):
+        sent = NOW - timedelta(seconds=rng.uniform(0, 5))
+        batch = [
+            make_event(rng, rng.choice(visitors), n, sent)
+            for n in range(start, min(start + batch_size, events))
+        ]
+        sent_at = sent.isoformat(timespec="milliseconds")
+        bodies.append(json.dumps({"batch": batch, "sentAt": sent_at}).encode())
+    return bodies
+
+
+# ------------------------------------------------------------------ databases and runs
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One timed run of requests on a fresh database."""
+
+    name: str
+    insert: str  # "bulk" or "per_event"
+    identity: bool  # whether identity.observe runs (else it is replaced by a no-op)
+
+
+PHASES = (
+    Phase("full pipeline, one multi-row INSERT per request", "bulk", True),
+    Phase("tracking only, one multi-row INSERT per request", "bulk", False),
+    Phase("tracking only, one INSERT per event (baseline)", "per_event", False),
+)
+
+
+@contextmanager
+def fresh_databases(options: argparse.Namespace, count: int) -> Iterator[list[Database]]:
+    """`count` empty databases of the kind asked for (temporary SQLite files by default)."""
+    if options.postgres:
+        from sqlalchemy import create_engine, text
+        from tests.pg_server import PostgresServer  # the test suite's throwaway server
+
+        server = PostgresServer.start()
+        try:
+            admin = create_engine(server.url("postgres"), isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                for n in range(count):
+                    conn.execute(text(f"CREATE DATABASE bench_{n}"))
+            admin.dispose()
+            dbs = [Database.connect(server.url(f"bench_{n}")) for n in range(count)]
+            try:
+                yield dbs
+            finally:
+                for db in dbs:
+                    db.dispose()
+        finally:
+            server.stop()
+        return
+    with ExitStack() as stack:
+        first = stack.enter_context(target_database(options.database_url))
+        others = [stack.enter_context(target_database(None)) for _ in range(count - 1)]
+        yield [first, *others]
+
+
+def _prepare(db: Database) -> str:
+    """Migrate, add the stores events name, and create a write key."""
+    upgrade(db)
+    rows = [
+        {
+            "code": code,
+            "name": f"Maison Lavande {code}",
+            "address": "1 rue de la République",
+            "postcode": "69002",
+            "city": "Lyon",
+            "lat": 45.76,
+            "lon": 4.83,
+            "timezone": "Europe/Paris",
+        }
+        for code in STORE_CODES
+    ]
+    with db.transaction() as session:
+        if stores.count_stores(session) == 0:
+            stores.add_stores(session, NOW, rows)
+        return auth.create_api_key(session, NOW, CLI_ACTOR, "bench", "write").secret
+
+
+def _insert_one_by_one(
+    session: Session, source_id: uuid.UUID | None, events: list[tracking.PreparedEvent]
+) -> set[str]:
+    """The baseline: each event inserted on its own, as an ordinary implementation would
+    (`session.execute(insert(Model), row)`), with the same conflict rule."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    table = TrackedEvent.__table__
+    stmt = (
+        dialect.insert(table)
+        .on_conflict_do_nothing(index_elements=["message_id"])
+        .returning(table.c.message_id)
+    )
+    stored = set()
+    for event in events:
+        event.row["source_id"] = source_id
+        found = session.scalar(stmt, event.row)
+        if found is not None:
+            stored.add(found)
+    return stored
+
+
+def _pragmas(pragmas: list[str]) -> Callable[[Any, Any], None]:
+    def apply(dbapi_connection: Any, _record: Any) -> None:
+        for pragma in pragmas:
+            dbapi_connection.execute(f"PRAGMA {pragma}")  # checked NAME=VALUE
+
+    return apply
+
+
+def _no_identity(session: Session, now: datetime, observations: Any) -> list[None]:
+    return [None for _ in observations]
+
+
+@contextmanager
+def configured(phase: Phase) -> Iterator[None]:
+    """Swap in the phase's insert strategy and identity step, then restore them."""
+    observe = identity.observe
+    if phase.insert == "per_event":
+        tracking._insert = _insert_one_by_one
+    if not phase.identity:
+        identity.observe = _no_identity  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        tracking._insert = BULK_INSERT
+        identity.observe = observe
+
+
+async def _post_all(db: Database, key: str, bodies: list[bytes], folder: Path) -> list[float]:
+    """Post every body in turn; the elapsed time after each request."""
+    settings = load_settings(
+        database_url=db.engine.url.render_as_string(hide_password=False),
+        data_dir=folder,
+        log_level="WARNING",
+    )
+    app = create_app(settings, db, ManualClock(NOW))
+    basic = base64.b64encode(f"{key}:".encode()).decode()
+    headers = {"Authorization": f"Basic {basic}", "Content-Type": "application/json"}
+    transport = httpx.ASGITransport(app=app)
+    elapsed = []
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+        started = time.perf_counter()
+        for body in bodies:
+            response = await client.post("/v1/batch", content=body, headers=headers)
+            answer = response.json()
+            if response.status_code != 200 or answer["rejected"]:
+                raise BenchmarkError(f"/v1/batch answered {response.status_code}: {answer}")
+            elapsed.append(time.perf_counter() - started)
+    return elapsed
+
+
+def _stored(db: Database) -> int:
+    with db.transaction() as session:
+        return session.scalar(select(func.count()).select_from(TrackedEvent)) or 0
+
+
+@dataclass(frozen=True)
+class Measured:
+    phase: Phase
+    events: int
+    elapsed: list[float]  # seconds after each request
+
+    @property
+    def seconds(self) -> float:
+        return self.elapsed[-1]
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds
+
+    def rate_over_first(self, batches: int, batch_size: int) -> float:
+        """Events/s over the first requests only: the log grows, so rates are compared
+        at the same size."""
+        batches = min(batches, len(self.elapsed))
+        return min(self.events, batches * batch_size) / self.elapsed[batches - 1]
+
+
+def run(argv: list[str]) -> Report:
+    options = parse(argv)
+    configure_logging("WARNING", "json")
+    rng = random.Random(options.seed)
+    note(f"making {options.events:,} events in batches of {options.batch_size}")
+    bodies = make_bodies(rng, options.events, options.batch_size)
+    baseline_batches = max(1, options.baseline_events // options.batch_size)
+    mean_bytes = sum(len(b) for b in bodies) / options.events
+    results = []
+    with (
+        TemporaryDirectory(prefix="parcours-bench-") as folder,
+        fresh_databases(options, len(PHASES)) as dbs,
+    ):
+        where = safe_url(str(dbs[0].engine.url))
+        dialect = dbs[0].dialect
+        if options.sqlite_pragma and dialect == "sqlite":
+            for db in dbs:
+                sqlalchemy_event.listen(db.engine, "connect", _pragmas(options.sqlite_pragma))
+            where += " with PRAGMA " + ", ".join(options.sqlite_pragma)
+        for phase, db in zip(PHASES, dbs, strict=True):
+            sent = bodies if phase.insert == "bulk" else bodies[:baseline_batches]
+            count = sum(body.count(b'"messageId"') for body in sent)
+            key = _prepare(db)
+            note(f"{phase.name}: {len(sent):,} batches")
+            with configured(phase):
+                elapsed = asyncio.run(_post_all(db, key, sent, Path(folder)))
+            if _stored(db) != count:
+                raise BenchmarkError(f"{phase.name}: expected {count:,} events in the log")
+            results.append(Measured(phase, count, elapsed))
+    return _report(options, dialect, where, results, mean_bytes)
+
+
+def _report(
+    options: argparse.Namespace,
+    dialect: str,
+    where: str,
+    results: list[Measured],
+    mean_bytes: float,
+) -> Report:
+    full, tracking_only, baseline = results
+    same_size = tracking_only.rate_over_first(len(baseline.elapsed), options.batch_size)
+    ratio = same_size / baseline.rate
+    passed = dialect != "sqlite" or full.rate >= options.target
+    figures: Figures = {
+        "database": dialect,
+        "events": options.events,
+        "batch_size": options.batch_size,
+        "mean_event_bytes": round(mean_bytes),
+        "events_per_s": round(full.rate),
+        "tracking_only_events_per_s": round(tracking_only.rate),
+        "baseline_events": baseline.events,
+        "baseline_events_per_s": round(baseline.rate),
+        "bulk_events_per_s_same_size": round(same_size),
+        "ratio_vs_one_insert_per_event": round(ratio, 2),
+        "target_events_per_s": options.target,
+        "passed": passed,
+    }
+    rows = [(m.phase.name, count(m.events), seconds(m.seconds), count(m.rate)) for m in results]
+    target = "SQLite target" if dialect == "sqlite" else "target (SQLite only)"
+    verdicts = [
+        (f"events/s, full pipeline ({target} {options.target:,.0f})", count(full.rate)),
+        (
+            "events/s, tracking only (identity.observe replaced by a no-op)",
+            count(tracking_only.rate),
+        ),
+        (
+            "ratio, multi-row INSERT vs one INSERT per event (tracking only, "
+            f"first {baseline.events:,} events of each)",
+            f"x{ratio:,.1f}",
+        ),
+    ]
+    return Report(
+        f"POST /v1/batch on {where}, in-process ASGI: {options.events:,} events, "
+        f"{options.batch_size} per batch, ~{mean_bytes:,.0f} bytes each",
+        figures,
+        [
+            Table(
+                "Ingestion (each phase on a fresh database)",
+                ("phase", "events", "seconds", "events/s"),
+                rows,
+            ),
+            Table(
+                "Verdict",
+                ("what", "value", ""),
+                [
+                    (what, value, verdict(passed) if n == 0 else "")
+                    for n, (what, value) in enumerate(verdicts)
+                ],
+            ),
+        ],
+    )
