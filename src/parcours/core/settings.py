@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "PARCOURS_"
@@ -71,6 +71,47 @@ class Settings(BaseSettings):
     worker_poll_s: float = Field(
         default=1.0, gt=0, description="Seconds the worker waits when no event is pending."
     )
+    public_url: str = Field(
+        default="",
+        description="Address customers reach Parcours at, for links in emails "
+        "(https://shop.example); empty means http://HOST:PORT.",
+    )
+    smtp_host: str = Field(
+        default="", description="SMTP server for outgoing email; empty writes .eml files instead."
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP server port.")
+    smtp_username: str = Field(default="", description="SMTP user name (empty: no login).")
+    smtp_password: SecretStr = Field(default=SecretStr(""), description="SMTP password.")
+    smtp_starttls: bool = Field(default=True, description="Upgrade the SMTP connection with TLS.")
+    smtp_from: str = Field(
+        default="Parcours <no-reply@localhost>", description="Sender of outgoing email."
+    )
+    double_opt_in_hours: int = Field(
+        default=72, ge=1, description="Hours a double opt-in confirmation link stays valid."
+    )
+    retention_anonymous_events_days: int = Field(
+        default=395,
+        ge=0,
+        description="Days kept: events of visitors never identified (0: forever).",
+    )
+    retention_events_days: int = Field(
+        default=1095, ge=0, description="Days kept: events of identified people (0: forever)."
+    )
+    retention_inactive_profiles_days: int = Field(
+        default=1095, ge=0, description="Days after the last contact before a profile is erased."
+    )
+    retention_consent_proofs_days: int = Field(
+        default=1825, ge=0, description="Days kept: superseded consent decisions (0: forever)."
+    )
+    retention_unconfirmed_days: int = Field(
+        default=30, ge=0, description="Days kept: expired, unconfirmed double opt-in requests."
+    )
+    retention_audit_log_days: int = Field(
+        default=365, ge=0, description="Days kept: audit log entries (0: forever)."
+    )
+    retention_import_reports_days: int = Field(
+        default=90, ge=0, description="Days kept: customer import runs and their error reports."
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -89,6 +130,11 @@ class Settings(BaseSettings):
         if value and not value.startswith(("sqlite", "postgresql")):
             raise ValueError("only sqlite:/// and postgresql+psycopg:// URLs are supported")
         return value
+
+    @property
+    def resolved_public_url(self) -> str:
+        """The base of links sent to customers, without a trailing slash."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def resolved_database_url(self) -> str:
