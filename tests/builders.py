@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -169,3 +170,88 @@ def store_exception(db: Database, code: str, day: Any, hours: Any = (), label: s
         stores.add_exceptions(
             session, [{"store_id": store.id, "day": day, "hours": list(hours), "label": label}]
         )
+
+
+# ------------------------------------------------------------------ profiles (events, people)
+_event_numbers = itertools.count(1)
+
+
+def event_row(
+    at: datetime,
+    *,
+    type: str = "track",
+    event: str | None = "Product Viewed",
+    user_id: str | None = None,
+    anonymous_id: str | None = None,
+    channel: str = "web",
+    store_id: Any = None,
+    properties: dict[str, Any] | None = None,
+    message_id: str | None = None,
+) -> dict[str, Any]:
+    """One row of the `events` log as tracking stores it (for direct, bulk insertion)."""
+    return {
+        "message_id": message_id or f"test-{next(_event_numbers)}",
+        "type": type,
+        "event": event,
+        "user_id": user_id,
+        "anonymous_id": anonymous_id,
+        "previous_id": None,
+        "group_id": None,
+        "channel": channel,
+        "store_id": store_id,
+        "source_id": None,
+        "timestamp": at,
+        "received_at": at,
+        "sent_at": None,
+        "original_timestamp": None,
+        "properties": properties or {},
+        "traits": None,
+        "context": {"channel": channel},
+    }
+
+
+def order_row(
+    at: datetime,
+    revenue: Any,
+    *products: tuple[str, str],
+    currency: str | None = "EUR",
+    **ids: Any,
+) -> dict[str, Any]:
+    """An `Order Completed` event; `products` are (sku, category) pairs."""
+    properties: dict[str, Any] = {"order_id": f"o-{next(_event_numbers)}", "revenue": revenue}
+    if currency is not None:
+        properties["currency"] = currency
+    properties["products"] = [
+        {"sku": sku, "name": f"Article {sku}", "category": category} for sku, category in products
+    ]
+    return event_row(at, event="Order Completed", properties=properties, **ids)
+
+
+def log_events(db: Database, *rows: dict[str, Any]) -> None:
+    """Write events straight into the log, as tracking's bulk path does."""
+    from parcours.core.db import bulk_insert
+    from parcours.customers.models import TrackedEvent
+
+    with db.transaction() as session:
+        session.execute(bulk_insert(TrackedEvent), list(rows))
+
+
+def known_person(
+    db: Database,
+    clock: ManualClock,
+    source: str = "web",
+    traits: dict[str, Any] | None = None,
+    **identifiers: str,
+) -> Any:
+    """A profile as the identity graph makes it from one observation; its id."""
+    from parcours.customers import identity
+
+    with db.transaction() as session:
+        observation = identity.Observation(
+            identifiers=identifiers,
+            source=source,
+            observed_at=clock.now(),
+            traits=traits or {},
+            reference="builder",
+        )
+        return identity.observe(session, clock.now(), [observation])[0]

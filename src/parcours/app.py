@@ -76,6 +76,8 @@ def create_app(
     app.state.clock = clock
     app.state.home_counters = registry.home_counters()
     app.state.stock_lookup = registry.stock_lookup()
+    app.state.timeline_sources = registry.timeline_sources()
+    app.state.personal_data_handlers = registry.personal_data_handlers()
 
     install_problem_handlers(app)
     app.add_exception_handler(LoginRequired, _to_login)

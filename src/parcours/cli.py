@@ -38,7 +38,7 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(inventory.cli_app(), name="inventory")
 app.add_typer(stores.cli_app(), name="stores")
 app.add_typer(catalog.cli_app(), name="catalog")
-app.add_typer(customers.cli_app(), name="customers")
+app.add_typer(customers.cli_app(registry.personal_data_handlers), name="customers")
 
 out = Console()
 err = Console(stderr=True)

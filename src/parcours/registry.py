@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # the CLI imports this module; FastAPI loads only when servin
     from sqlalchemy.orm import Session
 
     from parcours.core.events import Consumer, PeriodicJob
+    from parcours.customers import PersonalDataHandler, TimelineSource
     from parcours.stores import StockLookup
     from parcours.web.console import Counter
 
@@ -93,7 +94,21 @@ def periodic_jobs() -> list[PeriodicJob]:
     from parcours import customers
     from parcours.inventory import expire_reservations_job
 
-    return [expire_reservations_job(), *customers.periodic_jobs()]
+    return [expire_reservations_job(), *customers.periodic_jobs(personal_data_handlers())]
+
+
+def personal_data_handlers() -> list[PersonalDataHandler]:
+    """What the contexts above customers hold about a person, for subject access exports
+    and erasures (customers handles its own data itself). Orders will add theirs: keep
+    the amounts for accounting, drop the person."""
+    return []
+
+
+def timeline_sources() -> list[TimelineSource]:
+    """What the contexts above customers add to a customer's timeline (orders, returns,
+    messages, cases as they land), injected into the customer pages through `app.state`.
+    Each source answers a `TimelineQuery` with `TimelineEntry`s, newest first."""
+    return []
 
 
 def stock_lookup() -> StockLookup:

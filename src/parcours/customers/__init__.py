@@ -4,48 +4,136 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from parcours.customers.service import (
+from parcours.customers.consent import (
     CHANNELS,
     PURPOSES,
+    Decision,
     add_consents,
+    can_contact,
+    can_contact_many,
+    current_consents,
+    unsubscribe_url,
+)
+from parcours.customers.identity import (
+    IDENTIFIER_KINDS,
+    Identifier,
+    MergeRecord,
+    Observation,
+    Trait,
+    canonical_profile_id,
+    erase_identity,
+    export_identity,
+    identifiers_of,
+    merge_history,
+    merge_profiles,
+    merged_profile_ids,
+    normalise,
+    observe,
+    resolve,
+    traits_of,
+    unmerge,
+)
+from parcours.customers.matching import RunRequest as MatchRunRequest
+from parcours.customers.matching import count_pending as count_pending_matches
+from parcours.customers.matching import run_matching
+from parcours.customers.privacy import PersonalDataHandler
+from parcours.customers.profile_timeline import (
+    TimelineEntry,
+    TimelinePosition,
+    TimelineQuery,
+    TimelineSource,
+)
+from parcours.customers.profile_traits import (
+    ProfileScope,
+    PurchaseFeed,
+    computed_traits,
+    refresh_profiles,
+)
+from parcours.customers.service import (
     add_customers,
     count_customers,
-    current_consents,
     get_customer,
     list_customers,
     normalise_email,
     validate_customer,
 )
+from parcours.customers.tracking import EVENT_CHANNELS, IngestResult, ingest_messages
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     import typer
 
     from parcours.core.events import PeriodicJob
 
 
-def cli_app() -> typer.Typer:
-    """The `parcours customers` command group."""
-    from parcours.customers.cli import app
+def cli_app(
+    personal_data_handlers: Callable[[], Sequence[PersonalDataHandler]] = tuple,
+) -> typer.Typer:
+    """The `parcours customers` command group; `personal_data_handlers` gives the other
+    contexts' part of exports and erasures (the registry's)."""
+    from parcours.customers.cli import app, use_personal_data_handlers
 
+    use_personal_data_handlers(personal_data_handlers)
     return app
 
 
-def periodic_jobs() -> list[PeriodicJob]:
-    """Time-driven jobs of this context (retention, ...), run by the worker."""
-    return []
+def periodic_jobs(handlers: Sequence[PersonalDataHandler] = ()) -> list[PeriodicJob]:
+    """Time-driven jobs of this context, run by the worker: the retention rules (which
+    erase inactive profiles, so they take the contexts' personal data handlers)."""
+    from parcours.customers.privacy import retention_job
+    from parcours.customers.profile_traits import periodic_jobs as profile_jobs
+
+    return [retention_job(handlers), *profile_jobs()]
 
 
 __all__ = [
     "CHANNELS",
+    "EVENT_CHANNELS",
+    "IDENTIFIER_KINDS",
     "PURPOSES",
+    "Decision",
+    "Identifier",
+    "IngestResult",
+    "MatchRunRequest",
+    "MergeRecord",
+    "Observation",
+    "PersonalDataHandler",
+    "ProfileScope",
+    "PurchaseFeed",
+    "TimelineEntry",
+    "TimelinePosition",
+    "TimelineQuery",
+    "TimelineSource",
+    "Trait",
     "add_consents",
     "add_customers",
+    "can_contact",
+    "can_contact_many",
+    "canonical_profile_id",
     "cli_app",
+    "computed_traits",
     "count_customers",
+    "count_pending_matches",
     "current_consents",
+    "erase_identity",
+    "export_identity",
     "get_customer",
+    "identifiers_of",
+    "ingest_messages",
     "list_customers",
+    "merge_history",
+    "merge_profiles",
+    "merged_profile_ids",
+    "normalise",
     "normalise_email",
+    "observe",
     "periodic_jobs",
+    "refresh_profiles",
+    "resolve",
+    "run_matching",
+    "traits_of",
+    "unmerge",
+    "unsubscribe_url",
     "validate_customer",
 ]

@@ -301,6 +301,16 @@ def generate_catalog(run: DemoRun) -> None:
                 sale_to=run.now + timedelta(days=11),
             )
     run.skus = [row["sku"] for row in rows]
+    run.products = [
+        {
+            "sku": row["sku"],
+            "product_id": row["product_code"],
+            "category": row["category"],
+            "name": row["name_fr"],
+            "price": row["price_store"],
+        }
+        for row in rows
+    ]
     run.counts["products"] = report.products
     run.counts["variants"] = report.variants
     run.counts["prices"] = report.prices + len(on_sale)

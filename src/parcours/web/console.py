@@ -231,7 +231,11 @@ NAVIGATION: dict[str, list[NavItem]] = {
         NavItem("Stores", "/console/commerce/stores"),
         NavItem("Stock", "/console/commerce/stock"),
     ],
-    "Customers": [NavItem("Customers", "/console/customers", ("admin", "marketer"))],
+    "Customers": [
+        NavItem("Customers", "/console/customers", ("admin", "marketer")),
+        NavItem("Matching", "/console/matching", ("admin", "marketer")),
+        NavItem("Clienteling", "/console/clienteling", ("admin", "marketer", "staff")),
+    ],
     "Activation": [],
     "Insight": [],
     "Settings": [
