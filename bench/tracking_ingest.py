@@ -1,17 +1,24 @@
 """Tracking ingestion: events/s through `POST /v1/batch`, against one INSERT per event.
 
 The real app runs in-process and is driven over ASGI with httpx, one request at a
-time: batches of realistic Segment events (web page views and product events with
-browser context, app screens, identified events, store-till events naming a store
-code, identify calls with traits) are pre-encoded to JSON, then posted with a write
-key in HTTP Basic, as Segment libraries send it. Everything the endpoint does is
-timed: body decoding, validation, skew correction, the store check, the erasure check,
-the insert, `identity.observe` and the commit.
+time, with the real clock: batches of realistic Segment events (web page views and
+product events with browser context, app screens, till receipts naming a store code,
+identify calls with traits; visitors making ~10 events each, interleaved; random
+message ids, as Segment libraries make them) are pre-encoded to JSON, then posted with
+a write key in HTTP Basic, as Segment libraries send it. Everything the endpoint does
+is timed: reading and decoding the body, validation, skew correction, the store check,
+the erasure check, the insert, `identity.observe` and the commit.
 
-The baseline runs the same requests on a second, fresh database with the one
-multi-row INSERT … ON CONFLICT DO NOTHING replaced by one such INSERT per event, so
-the ratio is what the bulk path buys. The run's wall time is what counts (events per
-second over all batches).
+Three phases, each on a fresh database of the same kind:
+
+1. the full pipeline;
+2. tracking only: `identity.observe` replaced by a no-op, to see tracking's own cost
+   apart from the identity graph's;
+3. the baseline: as 2, with each event inserted on its own through SQLAlchemy
+   (`session.execute(insert(...), row)`) instead of one multi-row INSERT per request.
+
+The ratio compares 2 and 3 over the same number of events from an empty log (the
+log's indexes make inserts slower as it grows).
 """
 
 from __future__ import annotations
@@ -45,7 +52,6 @@ from parcours import stores
 from parcours.app import create_app
 from parcours.core import auth
 from parcours.core.audit import CLI_ACTOR
-from parcours.core.clock import ManualClock
 from parcours.core.db import Database, safe_url
 from parcours.core.logs import configure_logging
 from parcours.core.migrate import upgrade
@@ -56,6 +62,9 @@ from parcours.customers.models import TrackedEvent
 DESCRIPTION = "Tracking /v1/batch events/s (in-process ASGI) vs one INSERT per event"
 NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
 BULK_INSERT = tracking._insert
+WARM_UP = json.dumps(
+    {"batch": [{"type": "track", "event": "Warm-up", "anonymousId": "bench", "messageId": "w"}]}
+).encode()
 STORE_CODES = [f"ML-{n:02d}" for n in range(1, 13)]
 PRODUCTS = [f"ROBE-{n:03d}" for n in range(200)]
 PAGES = ["/", "/femme/robes", "/maison/linge", "/panier", "/compte", "/magasins"]
@@ -164,9 +173,12 @@ def make_visitors(rng: random.Random, n: int) -> list[Visitor]:
 
 
 def make_event(rng: random.Random, visitor: Visitor, n: int, sent: datetime) -> dict[str, Any]:
-    """One realistic message (0.3-1.5 KB); its timestamp lies before `sent`. Message ids
-    are random UUIDs, as Segment libraries make them."""
-    at = (sent - timedelta(seconds=rng.uniform(0, 30))).isoformat(timespec="milliseconds")
+    """One realistic message (0.3-1.5 KB). It happened up to 2 s before the batch was sent
+    (a server library flushes every half second), or up to 10 minutes before for one
+    event in twenty (a phone that was offline). Message ids are random UUIDs, as Segment
+    libraries make them."""
+    delay = rng.uniform(0, 600) if rng.random() < 0.05 else rng.uniform(0, 2)
+    at = (sent - timedelta(seconds=delay)).isoformat(timespec="milliseconds")
     base: dict[str, Any] = {
         "messageId": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
         "anonymousId": visitor.anonymous_id,
@@ -231,11 +243,13 @@ def make_event(rng: random.Random, visitor: Visitor, n: int, sent: datetime) -> 
 
 
 def make_bodies(rng: random.Random, events: int, batch_size: int) -> list[bytes]:
-    """Batches of events from visitors making ~10 events each, interleaved."""
+    """Batches of events from visitors making ~10 events each, interleaved, sent every
+    half second by the sender's clock (which runs a minute fast: skew correction puts
+    the events at the server's reception time)."""
     visitors = make_visitors(rng, max(1, events // 10))
     bodies = []
-    for start in range(0, events, batch_size):
-        sent = NOW - timedelta(seconds=rng.uniform(0, 5))
+    for number, start in enumerate(range(0, events, batch_size)):
+        sent = NOW + timedelta(minutes=1, seconds=number / 2)
         batch = [
             make_event(rng, rng.choice(visitors), n, sent)
             for n in range(start, min(start + batch_size, events))
@@ -370,12 +384,14 @@ async def _post_all(db: Database, key: str, bodies: list[bytes], folder: Path) -
         data_dir=folder,
         log_level="WARNING",
     )
-    app = create_app(settings, db, ManualClock(NOW))
+    app = create_app(settings, db)  # the real clock: the log grows in time order
     basic = base64.b64encode(f"{key}:".encode()).decode()
     headers = {"Authorization": f"Basic {basic}", "Content-Type": "application/json"}
     transport = httpx.ASGITransport(app=app)
     elapsed = []
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+        # One untimed request first: FastAPI and SQLAlchemy prepare things on first use.
+        await client.post("/v1/batch", content=WARM_UP, headers=headers)
         started = time.perf_counter()
         for body in bodies:
             response = await client.post("/v1/batch", content=body, headers=headers)
@@ -438,7 +454,7 @@ def run(argv: list[str]) -> Report:
             note(f"{phase.name}: {len(sent):,} batches")
             with configured(phase):
                 elapsed = asyncio.run(_post_all(db, key, sent, Path(folder)))
-            if _stored(db) != count:
+            if _stored(db) != count + 1:  # and the warm-up event
                 raise BenchmarkError(f"{phase.name}: expected {count:,} events in the log")
             results.append(Measured(phase, count, elapsed))
     return _report(options, dialect, where, results, mean_bytes)
@@ -454,7 +470,8 @@ def _report(
     full, tracking_only, baseline = results
     same_size = tracking_only.rate_over_first(len(baseline.elapsed), options.batch_size)
     ratio = same_size / baseline.rate
-    passed = dialect != "sqlite" or full.rate >= options.target
+    judged = dialect == "sqlite"  # the issue's target is for the embedded database
+    passed = full.rate >= options.target
     figures: Figures = {
         "database": dialect,
         "events": options.events,
@@ -467,7 +484,7 @@ def _report(
         "bulk_events_per_s_same_size": round(same_size),
         "ratio_vs_one_insert_per_event": round(ratio, 2),
         "target_events_per_s": options.target,
-        "passed": passed,
+        "passed": passed if judged else "n/a",
     }
     rows = [(m.phase.name, count(m.events), seconds(m.seconds), count(m.rate)) for m in results]
     target = "SQLite target" if dialect == "sqlite" else "target (SQLite only)"
@@ -497,7 +514,7 @@ def _report(
                 "Verdict",
                 ("what", "value", ""),
                 [
-                    (what, value, verdict(passed) if n == 0 else "")
+                    (what, value, verdict(passed) if n == 0 and judged else "")
                     for n, (what, value) in enumerate(verdicts)
                 ],
             ),

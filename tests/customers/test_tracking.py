@@ -152,6 +152,13 @@ def test_malformed_bodies_are_refused_as_malformed(raw: bytes) -> None:
         tracking.decode_body(raw, None, tracking.MAX_BATCH_BYTES)
 
 
+def test_a_body_marked_gzip_that_is_not_is_malformed() -> None:
+    from parcours.core.errors import MalformedRequest
+
+    with pytest.raises(MalformedRequest, match="gzip"):
+        tracking.decode_body(b'{"batch": []}', "gzip", tracking.MAX_BATCH_BYTES)
+
+
 json_values = st.recursive(
     st.none()
     | st.booleans()

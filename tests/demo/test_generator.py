@@ -45,7 +45,9 @@ def test_the_same_seed_gives_the_same_retailer(request: pytest.FixtureRequest, t
         folder = tmp_path / name
         folder.mkdir()
         db = Database.connect(fresh_database_url(request, "sqlite", folder))
-        generate(db, seed=7 if name != "c" else 8, size="small", now=AS_OF)
+        # Another seed differs from the first step on: it skips the long history.
+        skip = ("activity",) if name == "c" else ()
+        generate(db, seed=7 if name != "c" else 8, size="small", now=AS_OF, skip=skip)
         runs.append(_digest(db))
         db.dispose()
     assert runs[0] == runs[1]
@@ -86,10 +88,11 @@ def test_the_demo_fills_every_backend_with_valid_people(db: Database) -> None:
     assert users == ["admin", "marketing", "vendeur"]
 
 
-def test_the_demo_history_gives_the_identity_graph_real_work(db: Database) -> None:
-    report = generate(db, seed=5, size="small", now=AS_OF)
+def test_the_demo_history_gives_the_identity_graph_real_work(sqlite_db: Database) -> None:
+    # On SQLite only: the ingestion and the graph are tested on both backends elsewhere.
+    report = generate(sqlite_db, seed=5, size="small", now=AS_OF)
     assert report["events"] > 20 * SIZES["small"].customers
-    with db.engine.connect() as conn:
+    with sqlite_db.engine.connect() as conn:
         channels = {r[0] for r in conn.execute(text("SELECT DISTINCT channel FROM events"))}
         merges = conn.execute(text("SELECT COUNT(*) FROM identity_merges")).scalar()
         blocked = conn.execute(

@@ -157,8 +157,8 @@ def decode_body(raw: bytes, content_encoding: str | None, limit: int) -> Body:
     """The JSON body of a request (gunzipped when sent gzip-encoded), in UTF-8.
 
     Raises `PayloadTooLarge` past `limit` bytes (after decompression) and
-    `MalformedRequest` when the body is not JSON. Strict JSON: NaN and infinite
-    numbers are refused.
+    `MalformedRequest` when the body is not JSON (NaN and Infinity included; a number
+    too large for a float is refused later, with the event holding it).
     """
     if content_encoding and content_encoding.strip().lower() == "gzip":
         raw = _gunzip(raw, limit)
@@ -953,13 +953,13 @@ _COLUMNS = (
     "context",
 )
 _SQLITE_MAX_VARIABLES = 32_766
-_POSTGRES_INSERT = (  # built from constants only
+_POSTGRES_INSERT = (  # built from constants only; %b: arrays travel in binary
     f"INSERT INTO events ({', '.join(_COLUMNS)}) "  # noqa: S608
     "SELECT * FROM unnest("
-    "%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], "
-    "%s::varchar[], %s::varchar[], %s::varchar[], %s::uuid[], %s::uuid[], "
-    "%s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[], "
-    "%s::jsonb[], %s::jsonb[], %s::jsonb[]) "
+    "%b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[], "
+    "%b::varchar[], %b::varchar[], %b::varchar[], %b::uuid[], %b::uuid[], "
+    "%b::timestamptz[], %b::timestamptz[], %b::timestamptz[], %b::timestamptz[], "
+    "%b::jsonb[], %b::jsonb[], %b::jsonb[]) "
     "ON CONFLICT (message_id) DO NOTHING RETURNING message_id"
 )
 
@@ -1035,7 +1035,9 @@ def _insert_sqlite(
 def _insert_postgres(
     connection: Connection, source_id: uuid.UUID | None, events: list[PreparedEvent]
 ) -> set[str]:
-    # One statement whatever the batch size: each column travels as one array.
+    # One statement whatever the batch size: each column travels as one array, in
+    # psycopg's binary format (the text format escapes every quote of the JSON, which
+    # made it four times slower).
     plain = _COLUMNS[:-3]  # the last three are the JSON texts
     columns: list[list[Any]] = [[] for _ in _COLUMNS]
     for event in events:
