@@ -93,6 +93,11 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Bulk writes (the event log, imports) dirty pages of several random-key indexes: a
+    # 64 MB page cache and checkpoints every ~40 MB of WAL instead of 4 MB took tracking
+    # ingestion from ~2,000 to ~2,900 events/s (python -m bench tracking_ingest).
+    cursor.execute("PRAGMA cache_size=-65536")
+    cursor.execute("PRAGMA wal_autocheckpoint=10000")
     cursor.close()
 
 
