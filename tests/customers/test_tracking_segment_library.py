@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import segment.analytics as analytics
-import uvicorn
 from sqlalchemy import select
 
 from parcours import stores
@@ -22,30 +18,15 @@ from parcours.customers import identity
 from parcours.customers.models import TrackedEvent
 from tests import builders
 from tests.conftest import make_settings
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.live_server import serving
 
 
 @pytest.fixture
 def live_server(db: Database, clock: ManualClock, tmp_path: Path) -> Iterator[str]:
     """Parcours served by uvicorn on a free port, on each database."""
     app = create_app(make_settings(tmp_path, db), db, clock)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture

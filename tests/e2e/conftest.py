@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from parcours.app import create_app
 from parcours.core.clock import ManualClock
 from parcours.core.db import Database
 from tests.conftest import make_settings
+from tests.live_server import serving
 
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -28,27 +25,11 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def live_server(sqlite_db: Database, clock: ManualClock, tmp_path: Path) -> Iterator[str]:
     app = create_app(make_settings(tmp_path, sqlite_db), sqlite_db, clock)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
