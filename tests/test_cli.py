@@ -113,7 +113,7 @@ def test_the_worker_reports_its_consumers(tmp_path: Path) -> None:
     assert parcours(tmp_path, "worker", "--status").returncode == 0
 
 
-@pytest.mark.parametrize("size", ["tiny"])
+@pytest.mark.parametrize("size", ["huge"])
 def test_demo_generate_refuses_unknown_sizes(tmp_path: Path, size: str) -> None:
     parcours(tmp_path, "init")
     result = parcours(tmp_path, "demo", "generate", "--size", size)

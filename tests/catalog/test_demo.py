@@ -42,7 +42,7 @@ def test_the_same_seed_gives_the_same_catalogue(request, tmp_path) -> None:  # t
         folder = tmp_path / name
         folder.mkdir()
         db = Database.connect(fresh_database_url(request, "sqlite", folder))
-        generate(db, seed=9, size="small", now=AS_OF, skip=("activity",))
+        generate(db, seed=9, size="tiny", now=AS_OF, skip=("activity",))
         with db.engine.connect() as conn:
             rows = conn.execute(
                 text("SELECT code, name_fr, description_en FROM products ORDER BY code")

@@ -47,7 +47,7 @@ def test_the_same_seed_gives_the_same_retailer(request: pytest.FixtureRequest, t
         db = Database.connect(fresh_database_url(request, "sqlite", folder))
         # Another seed differs from the first step on: it skips the long history.
         skip = ("activity",) if name == "c" else ()
-        generate(db, seed=7 if name != "c" else 8, size="small", now=AS_OF, skip=skip)
+        generate(db, seed=7 if name != "c" else 8, size="tiny", now=AS_OF, skip=skip)
         runs.append(_digest(db))
         db.dispose()
     assert runs[0] == runs[1]
@@ -55,8 +55,8 @@ def test_the_same_seed_gives_the_same_retailer(request: pytest.FixtureRequest, t
 
 
 def test_the_demo_fills_every_backend_with_valid_people(db: Database) -> None:
-    report = generate(db, seed=3, size="small", now=AS_OF, skip=("activity",))
-    assert report["customers"] == SIZES["small"].customers
+    report = generate(db, seed=3, size="tiny", now=AS_OF, skip=("activity",))
+    assert report["customers"] == SIZES["tiny"].customers
     with db.engine.connect() as conn:
         # The people the demo enrolled (profiles made from events have no consents).
         enrolled = "SELECT customer_id FROM consents"
@@ -90,8 +90,8 @@ def test_the_demo_fills_every_backend_with_valid_people(db: Database) -> None:
 
 def test_the_demo_history_gives_the_identity_graph_real_work(sqlite_db: Database) -> None:
     # On SQLite only: the ingestion and the graph are tested on both backends elsewhere.
-    report = generate(sqlite_db, seed=5, size="small", now=AS_OF)
-    assert report["events"] > 20 * SIZES["small"].customers
+    report = generate(sqlite_db, seed=5, size="tiny", now=AS_OF)
+    assert report["events"] > 20 * SIZES["tiny"].customers
     with sqlite_db.engine.connect() as conn:
         channels = {r[0] for r in conn.execute(text("SELECT DISTINCT channel FROM events"))}
         merges = conn.execute(text("SELECT COUNT(*) FROM identity_merges")).scalar()
@@ -108,11 +108,11 @@ def test_the_demo_history_gives_the_identity_graph_real_work(sqlite_db: Database
 
 
 def test_stores_stand_in_real_french_cities(db: Database) -> None:
-    generate(db, seed=1, size="small", now=AS_OF, skip=("activity",))
+    generate(db, seed=1, size="tiny", now=AS_OF, skip=("activity",))
     cities = {c.name: c for c in french_cities()}
     with db.engine.connect() as conn:
         rows = conn.execute(text("SELECT city, lat, lon, timezone, kind FROM stores")).all()
-    assert len(rows) == SIZES["small"].stores + SIZES["small"].warehouses
+    assert len(rows) == SIZES["tiny"].stores + SIZES["tiny"].warehouses
     for city, lat, lon, zone, _kind in rows:
         reference = cities[city]
         assert haversine_km(GeoPoint(lat, lon), GeoPoint(reference.lat, reference.lon)) < 5
@@ -129,6 +129,6 @@ def test_the_city_table_holds_true_coordinates() -> None:
 
 
 def test_the_demo_is_only_generated_into_an_empty_database(db: Database) -> None:
-    generate(db, seed=1, size="small", now=AS_OF, skip=("activity",))
+    generate(db, seed=1, size="tiny", now=AS_OF, skip=("activity",))
     with pytest.raises(Conflict, match="empty database"):
-        generate(db, seed=1, size="small", now=AS_OF, skip=("activity",))
+        generate(db, seed=1, size="tiny", now=AS_OF, skip=("activity",))

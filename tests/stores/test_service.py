@@ -192,7 +192,7 @@ def test_the_demo_closes_every_store_on_public_holidays(db: Database) -> None:
     from parcours.demo.generator import generate
 
     report = generate(
-        db, seed=5, size="small", now=datetime(2026, 11, 1, tzinfo=UTC), skip=("activity",)
+        db, seed=5, size="tiny", now=datetime(2026, 11, 1, tzinfo=UTC), skip=("activity",)
     )
     assert report["store_exceptions"] > 0
     with db.transaction() as session:

@@ -15,9 +15,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd  # type: ignore[import-untyped]
 from sqlalchemy import Select, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
@@ -30,6 +29,9 @@ from parcours.core.pagination import Page, paginate
 from parcours.customers import identity
 from parcours.customers.matching_records import ENGINES, FIELDS, Rule, standardise
 from parcours.customers.models import Customer, IdentityIdentifier, MatchCandidate, MatchRun
+
+if TYPE_CHECKING:
+    import pandas as pd  # type: ignore[import-untyped]
 
 STATUSES = ("pending", "accepted", "rejected", "merged")
 _PROFILE_COLUMNS = [getattr(Customer, name) for name in FIELDS]
@@ -169,6 +171,8 @@ def _check_request(request: RunRequest) -> None:
 
 def _profiles(session: Session, source: str | None) -> pd.DataFrame:
     """Live profiles (not merged away, not erased), of a source if one is given."""
+    import pandas as pd
+
     stmt = select(Customer.id, *_PROFILE_COLUMNS).where(
         Customer.merged_into_id.is_(None), Customer.erased_at.is_(None)
     )
@@ -202,6 +206,8 @@ def _oriented(pairs: pd.DataFrame) -> pd.DataFrame:
 
 def _unknown_pairs(session: Session, pairs: pd.DataFrame) -> pd.DataFrame:
     """The pairs never proposed before (whatever became of them)."""
+    import pandas as pd
+
     if pairs.empty:
         return pairs
     known = pd.DataFrame(

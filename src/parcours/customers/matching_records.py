@@ -11,10 +11,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-
-import pandas as pd  # type: ignore[import-untyped]
+from typing import TYPE_CHECKING
 
 from parcours.customers.identity import normalise
+
+if TYPE_CHECKING:
+    import pandas as pd  # type: ignore[import-untyped]
 
 # The fields the engine knows how to compare, in the order they are shown.
 FIELDS = (
@@ -97,6 +99,8 @@ def clean_postcode(values: pd.Series) -> pd.Series:
 
 def clean_date(values: pd.Series) -> pd.Series:
     """ISO `YYYY-MM-DD` strings; unreadable or impossible dates become missing."""
+    import pandas as pd
+
     text = values.astype("string").str.strip()
     parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
     for fmt in _DATE_FORMATS:
@@ -117,6 +121,8 @@ def clean_identifier(values: pd.Series, kind: str) -> pd.Series:
 
 
 def _missing_if_empty(text: pd.Series) -> pd.Series:
+    import pandas as pd
+
     return text.mask(text == "", pd.NA)
 
 
@@ -135,6 +141,8 @@ CLEANERS: dict[str, Callable[[pd.Series], pd.Series]] = {
 def standardise(raw: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
     """A table of `unique_id` plus each field of `raw` (columns named after FIELDS),
     cleaned; a field with no value at all is dropped (there is nothing to compare)."""
+    import pandas as pd
+
     table = pd.DataFrame({"unique_id": ids.astype("string").to_numpy()})
     for field in FIELDS:
         if field not in raw.columns:

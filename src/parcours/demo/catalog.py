@@ -17,7 +17,7 @@ from parcours import catalog
 if TYPE_CHECKING:
     from parcours.demo.generator import DemoRun
 
-PRODUCTS_PER_SIZE = {"small": 300, "medium": 2_000, "large": 8_000}
+PRODUCTS_PER_SIZE = {"tiny": 60, "small": 300, "medium": 2_000, "large": 8_000}
 GTIN_PREFIX = "376"  # within GS1 France's 300-379 range
 
 
@@ -166,12 +166,6 @@ MARKETPLACE_UPLIFT = 1.06  # marketplace commissions are passed on, slightly
 MEDIA_BASE = "https://media.maison-lavande.example/produits"
 
 
-def _size_name(run: DemoRun) -> str:
-    from parcours.demo.generator import SIZES  # at run time: the generator imports us
-
-    return next((name for name, size in SIZES.items() if size == run.size), "small")
-
-
 def _reference_data(run: DemoRun) -> None:
     with run.db.transaction() as session:
         for code, name in BRANDS:
@@ -259,7 +253,7 @@ def generate_catalog(run: DemoRun) -> None:
     """Brands, categories, channels, then products with variants and prices (bulk),
     listings on every channel, and a few sales on the web shop."""
     _reference_data(run)
-    count = PRODUCTS_PER_SIZE[_size_name(run)]
+    count = PRODUCTS_PER_SIZE[run.size_name]
     counter = [0]
     rows = [row for index in range(count) for row in _product_rows(run, index, counter)]
     numbered = list(enumerate(rows, start=1))

@@ -25,7 +25,9 @@ app = typer.Typer(help="Run or generate the demo retailer.", invoke_without_comm
 out = Console()
 
 Seed = Annotated[int, typer.Option(help="Random seed: the same seed gives the same retailer.")]
-Size = Annotated[str, typer.Option(help="small, medium (50k customers) or large.")]
+Size = Annotated[
+    str, typer.Option(help="tiny (300 customers), small (2,000), medium (50k) or large (500k).")
+]
 AsOf = Annotated[
     datetime | None,
     typer.Option(formats=["%Y-%m-%d"], help="Last day of the simulated history (default: today)."),

@@ -44,6 +44,7 @@ class DemoSize:
 
 
 SIZES = {
+    "tiny": DemoSize(stores=4, warehouses=1, customers=300),  # tests and a first look
     "small": DemoSize(stores=12, warehouses=1, customers=2_000),
     "medium": DemoSize(stores=60, warehouses=2, customers=50_000),
     "large": DemoSize(stores=150, warehouses=3, customers=500_000),
@@ -75,6 +76,10 @@ class DemoRun:
         self.rng = random.Random(self.seed)
         self.faker = Faker("fr_FR")
         self.faker.seed_instance(self.seed)
+
+    @property
+    def size_name(self) -> str:
+        return next((name for name, size in SIZES.items() if size == self.size), "small")
 
     @property
     def history_start(self) -> datetime:

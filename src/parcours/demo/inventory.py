@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from parcours.demo.generator import DemoRun
 
 # How much of the range a store carries, by demo size (SKUs per store at most).
-STORE_RANGE = {"small": 400, "medium": 1_500, "large": 3_000}
+STORE_RANGE = {"tiny": 120, "small": 400, "medium": 1_500, "large": 3_000}
 SOLD_OUT_SHARE = 0.08
 CHANNEL_RULES = (
     inventory.ChannelRule("web", store_shown_above=2),
@@ -21,10 +21,6 @@ CHANNEL_RULES = (
     inventory.ChannelRule("marketplace", include_stores=False),
     inventory.ChannelRule("store", include_warehouses=False),
 )
-
-
-def _size_name(run: DemoRun) -> str:
-    return "small" if run.size.stores <= 12 else "medium" if run.size.stores <= 60 else "large"
 
 
 def _history(
@@ -69,7 +65,7 @@ def generate_inventory(run: DemoRun) -> None:
     """Stock for the catalogue's SKUs (`run.skus`) in every store and warehouse."""
     skus: list[str] = list(getattr(run, "skus", []))
     movements: list[inventory.MovementInput] = []
-    carried = min(len(skus), STORE_RANGE[_size_name(run)])
+    carried = min(len(skus), STORE_RANGE[run.size_name])
     locations: list[tuple[uuid.UUID, bool]] = [
         (location["id"], location["kind"] == "warehouse") for location in run.stores
     ]
