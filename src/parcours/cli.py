@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import OperationalError
 
-from parcours import __version__, catalog, customers, inventory, registry, stores
+from parcours import __version__, catalog, customers, inventory, orders, registry, stores
 from parcours.core import auth
 from parcours.core.audit import CLI_ACTOR
 from parcours.core.clock import SYSTEM_CLOCK
@@ -21,6 +21,7 @@ from parcours.core.errors import ParcoursError
 from parcours.core.events import consumer_status, drain, run_due_jobs, run_worker
 from parcours.core.migrate import upgrade
 from parcours.core.settings import SettingsError
+from parcours.core.webhooks_cli import app as webhooks_app
 from parcours.demo.cli import app as demo_app
 from parcours.runtime import run_server
 
@@ -39,6 +40,8 @@ app.add_typer(inventory.cli_app(), name="inventory")
 app.add_typer(stores.cli_app(), name="stores")
 app.add_typer(catalog.cli_app(), name="catalog")
 app.add_typer(customers.cli_app(registry.personal_data_handlers), name="customers")
+app.add_typer(orders.cli_app(), name="orders")
+app.add_typer(webhooks_app, name="webhooks")
 
 out = Console()
 err = Console(stderr=True)

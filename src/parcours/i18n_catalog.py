@@ -16,6 +16,15 @@ from parcours.core.auth import KEY_KINDS, ROLES
 from parcours.core.errors import PROBLEM_TYPES
 from parcours.core.http import _STATUS_TITLES
 from parcours.inventory import MOVEMENT_KINDS
+from parcours.orders import (
+    FULFILMENT_MODES,
+    FULFILMENT_STATUSES,
+    ORDER_CHANNELS,
+    ORDER_STATUSES,
+    PAYMENT_STATUSES,
+    RETURN_CONDITIONS,
+    RETURN_REASONS,
+)
 from parcours.stores import SERVICES
 from parcours.web.console import NAVIGATION
 
@@ -66,4 +75,11 @@ def dynamic_msgids() -> set[str]:
         | error_title_msgids()
         | set(LOGIN_ERROR_DETAILS)
         | set(MOVEMENT_KINDS)
+        | set(ORDER_CHANNELS)
+        | set(ORDER_STATUSES)
+        | set(FULFILMENT_MODES)
+        | set(FULFILMENT_STATUSES)
+        | set(PAYMENT_STATUSES)
+        | set(RETURN_REASONS)
+        | set(RETURN_CONDITIONS)
     )

@@ -30,12 +30,14 @@ def metadata() -> MetaData:
     from parcours.core.db import Base
     from parcours.customers import models as customers_models
     from parcours.inventory import models as inventory_models
+    from parcours.orders import models as orders_models
     from parcours.stores import models as stores_models
 
     assert catalog_models
     assert core_models
     assert customers_models
     assert inventory_models
+    assert orders_models
     assert stores_models
     return Base.metadata
 
@@ -43,16 +45,24 @@ def metadata() -> MetaData:
 def api_routers() -> list[APIRouter]:
     from parcours.catalog.api import router as catalog_router
     from parcours.core.api import router as admin_router
+    from parcours.core.webhooks_api import router as webhooks_router
     from parcours.customers.api import router as customers_router
     from parcours.customers.identity_api import router as identity_router
     from parcours.customers.matching_api import router as matching_router
     from parcours.customers.privacy_api import router as privacy_router
     from parcours.customers.tracking_api import router as tracking_router
     from parcours.inventory.api import router as inventory_router
+    from parcours.orders.api import router as orders_router
+    from parcours.orders.cart_api import router as carts_router
+    from parcours.orders.pos_api import router as pos_router
     from parcours.stores.api import router as stores_router
 
     return [
         admin_router,
+        webhooks_router,
+        carts_router,
+        orders_router,
+        pos_router,
         stores_router,
         customers_router,
         identity_router,
@@ -70,10 +80,12 @@ def page_routers() -> list[APIRouter]:
     from parcours.customers.pages import router as customers_pages
     from parcours.customers.privacy_pages import router as privacy_pages
     from parcours.inventory.pages import router as inventory_pages
+    from parcours.orders.pages import router as orders_pages
     from parcours.stores.pages import public_router as store_locator_page
     from parcours.stores.pages import router as stores_pages
 
     return [
+        orders_pages,
         stores_pages,
         customers_pages,
         privacy_pages,
@@ -86,15 +98,24 @@ def page_routers() -> list[APIRouter]:
 
 def consumers() -> list[Consumer]:
     """Event consumers run by `parcours worker` (and in-process by `parcours serve`)."""
-    return []
+    from parcours.core.webhooks import webhook_consumer
+    from parcours.orders import notification_consumer, tracking_consumer
+
+    return [tracking_consumer(), notification_consumer(), webhook_consumer()]
 
 
 def periodic_jobs() -> list[PeriodicJob]:
     """Time-driven jobs run by the worker alongside the consumers."""
-    from parcours import customers
+    from parcours import customers, orders
+    from parcours.core.webhooks import webhook_delivery_job
     from parcours.inventory import expire_reservations_job
 
-    return [expire_reservations_job(), *customers.periodic_jobs(personal_data_handlers())]
+    return [
+        expire_reservations_job(),
+        orders.expire_pickups_job(),
+        webhook_delivery_job(),
+        *customers.periodic_jobs(personal_data_handlers()),
+    ]
 
 
 def personal_data_handlers() -> list[PersonalDataHandler]:

@@ -11,6 +11,7 @@ from parcours.catalog.feeds import (
     write_local_inventory,
 )
 from parcours.catalog.gtin import gtin_check_digit, gtin_problem, is_valid_gtin, make_gtin13
+from parcours.catalog.labels import SkuLabel, sku_labels
 from parcours.catalog.search import PRICE_BANDS, SearchResult, search_products
 from parcours.catalog.service import (
     CHANNEL_KINDS,
@@ -85,6 +86,7 @@ __all__ = [
     "ProductView",
     "RowError",
     "SearchResult",
+    "SkuLabel",
     "VoiceFinding",
     "VoiceReport",
     "VoiceRule",
@@ -122,6 +124,7 @@ __all__ = [
     "set_listing_texts",
     "set_price",
     "set_voice_rule",
+    "sku_labels",
     "update_product",
     "write_export",
     "write_google_products",

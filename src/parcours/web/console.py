@@ -230,6 +230,9 @@ NAVIGATION: dict[str, list[NavItem]] = {
         NavItem("One voice", "/console/commerce/one-voice"),
         NavItem("Stores", "/console/commerce/stores"),
         NavItem("Stock", "/console/commerce/stock"),
+        NavItem("Orders", "/console/commerce/orders"),
+        NavItem("Pickup counter", "/console/commerce/pickups", ("admin", "staff")),
+        NavItem("Returns desk", "/console/commerce/returns", ("admin", "staff")),
     ],
     "Customers": [
         NavItem("Customers", "/console/customers", ("admin", "marketer")),
