@@ -73,9 +73,7 @@ class PostgresServer:
         finally:
             # Hundreds of test databases take tens of seconds to delete: let that happen
             # after the session ends instead of holding up its result.
-            subprocess.Popen(
-                ["rm", "-rf", str(self.base_dir)],
-                start_new_session=True,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+            subprocess.run(
+                ["sh", "-c", 'rm -rf "$1" >/dev/null 2>&1 &', "sh", str(self.base_dir)],
+                check=False,
             )

@@ -101,7 +101,18 @@ def test_the_demo_history_gives_the_identity_graph_real_work(sqlite_db: Database
         in_store = conn.execute(
             text("SELECT COUNT(*) FROM events WHERE channel = 'store' AND store_id IS NOT NULL")
         ).scalar()
+        sold = {
+            r[0]: r[1]
+            for r in conn.execute(text("SELECT channel, SUM(total) FROM orders GROUP BY channel"))
+        }
+        modes = {r[0] for r in conn.execute(text("SELECT DISTINCT mode FROM fulfilments"))}
+        returned = conn.execute(text("SELECT COUNT(*) FROM returns")).scalar()
     assert {"web", "app", "store", "call_centre", "email"} <= channels
+    # Every purchase of the history is an order; most revenue is made in store.
+    assert report["orders"] > 0
+    assert sold["store"] > sold["web"] + sold["app"]
+    assert {"carry_out", "home_delivery", "click_and_collect"} <= modes
+    assert (returned or 0) > 0
     assert (merges or 0) > 0
     assert blocked == 0
     assert (in_store or 0) > 0

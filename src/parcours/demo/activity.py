@@ -56,6 +56,7 @@ class _Stream:
     run: DemoRun
     counter: list[int]
     messages: list[dict[str, Any]] = field(default_factory=list)
+    customer: dict[str, Any] | None = None  # whose activity this is (None: a visitor)
 
     def add(
         self,
@@ -73,6 +74,17 @@ class _Stream:
         device = body.pop("device_id", None)
         if device is not None:
             context["device"] = {"id": device, "type": "ios"}
+        if body.get("event") == "Order Completed":  # the orders step stores it as an order
+            self.run.orders.append(
+                {
+                    "at": at,
+                    "channel": channel,
+                    "store_id": store_id,
+                    "customer_id": self.customer["id"] if self.customer else None,
+                    "anonymous_id": ids.get("anonymousId"),
+                    "properties": body["properties"],
+                }
+            )
         self.messages.append(
             {
                 "type": kind,
@@ -210,18 +222,40 @@ def _web_session(
     if rng.random() > 0.6:
         return
     at += timedelta(seconds=rng.randint(60, 600))
-    collect = rng.random() < 0.35
-    order = _order(run, f"{channel[0].upper()}{stream.counter[0]:09d}", "home_delivery")
-    if collect:
-        order["fulfilment"] = "click_and_collect"
-        order["store_id"] = rng.choice(store_ids)
+    mode = _online_mode(run, at)
+    order = _order(run, f"{channel[0].upper()}{stream.counter[0]:09d}", mode)
+    if mode != "home_delivery":
+        home = stream.customer["preferred_store_id"] if stream.customer else None
+        store = str(home) if home and rng.random() < 0.7 else rng.choice(store_ids)
+        offered = next(s["services"] for s in run.stores if str(s["id"]) == store)
+        order["fulfilment"] = mode if mode in offered else "click_and_collect"
+        order["store_id"] = store
     stream.add("track", at, channel, ids, event="Order Completed", properties=order, **extra)
+
+
+def _online_mode(run: DemoRun, at: datetime) -> str:
+    """How an online order is fulfilled: click & collect and drive grow over the two years
+    (from 25 % to 40 % and from 2 % to 12 % of orders), home delivery gives way."""
+    start = run.now - timedelta(days=HISTORY_DAYS)
+    progress = min(max((at - start) / timedelta(days=HISTORY_DAYS), 0.0), 1.0)
+    draw = run.rng.random()
+    for mode, share in (
+        ("click_and_collect", 0.25 + 0.15 * progress),
+        ("drive", 0.02 + 0.10 * progress),
+        ("reserve_in_store", 0.04),
+        ("ship_from_store", 0.05),
+    ):
+        if draw < share:
+            return mode
+        draw -= share
+    return "home_delivery"
 
 
 def _customer_activity(
     stream: _Stream, customer: dict[str, Any], persona: Persona, index: int, store_ids: list[str]
 ) -> None:
     run, rng = stream.run, stream.run.rng
+    stream.customer = customer
     start = max(customer["created_at"], run.now - timedelta(days=HISTORY_DAYS))
     end = run.now - timedelta(hours=1)
     user_id = f"u{index:07d}" if persona.web_account else None
@@ -265,7 +299,7 @@ def _customer_activity(
             stream.add("identify", at, "store", ids, traits=traits, store_id=store)
         elif rng.random() < 0.35:  # an e-receipt by email
             stream.add("identify", at, "store", ids, traits={"email": email}, store_id=store)
-        order = _order(run, receipt.upper(), "in_store")
+        order = _order(run, receipt.upper(), "carry_out")
         order["payment_method"] = rng.choice(("card", "card", "card", "cash", "gift_card"))
         stream.add(
             "track", at, "store", ids, event="Order Completed", properties=order, store_id=store
@@ -317,6 +351,7 @@ def _shared_identifier(
 
 def _anonymous_visits(stream: _Stream, count: int, store_ids: list[str]) -> None:
     rng, run = stream.run.rng, stream.run
+    stream.customer = None
     for _ in range(count):
         at = _moment(rng, run.now - timedelta(days=HISTORY_DAYS), run.now - timedelta(hours=1))
         channel = "web" if rng.random() < 0.8 else "app"

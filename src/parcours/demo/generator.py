@@ -29,6 +29,7 @@ from parcours.demo.catalog import generate_catalog
 from parcours.demo.cities import City, french_cities
 from parcours.demo.holidays import december_sundays_before_christmas, french_public_holidays
 from parcours.demo.inventory import generate_inventory
+from parcours.demo.orders import generate_orders
 
 BRAND = "Maison Lavande"
 DEMO_PASSWORD = "parcours-demo"  # noqa: S105  (documented demo login, demo data only)
@@ -70,6 +71,9 @@ class DemoRun:
     # in cents) and per customer (id, email, phone, customer_number, store, created_at).
     products: list[dict[str, Any]] = field(default_factory=list)
     customers: list[dict[str, Any]] = field(default_factory=list)
+    # For the orders step: each `Order Completed` the activity sent (time, channel, store,
+    # customer, properties), stored as an order with its fulfilment, payment and returns.
+    orders: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -401,6 +405,7 @@ STEPS: list[tuple[str, Callable[[DemoRun], None]]] = [
     ("inventory", generate_inventory),
     ("customers", generate_customers),
     ("activity", generate_activity),
+    ("orders", generate_orders),
     ("users", generate_users),
 ]
 
