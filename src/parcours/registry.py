@@ -120,9 +120,11 @@ def periodic_jobs() -> list[PeriodicJob]:
 
 def personal_data_handlers() -> list[PersonalDataHandler]:
     """What the contexts above customers hold about a person, for subject access exports
-    and erasures (customers handles its own data itself). Orders will add theirs: keep
-    the amounts for accounting, drop the person."""
-    return []
+    and erasures (customers handles its own data itself). Orders keep the amounts for
+    accounting and drop the person."""
+    from parcours import orders
+
+    return [orders.personal_data_handler()]
 
 
 def timeline_sources() -> list[TimelineSource]:

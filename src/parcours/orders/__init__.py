@@ -17,6 +17,7 @@ from parcours.orders.models import (
     RETURN_REASONS,
 )
 from parcours.orders.notifications import notification_consumer
+from parcours.orders.privacy import personal_data_handler
 from parcours.orders.service import ORDER_EVENT_TYPES, find_order, get_order, tracking_consumer
 
 if TYPE_CHECKING:
@@ -48,5 +49,6 @@ __all__ = [
     "get_order",
     "load_history",
     "notification_consumer",
+    "personal_data_handler",
     "tracking_consumer",
 ]
