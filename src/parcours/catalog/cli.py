@@ -14,7 +14,7 @@ from rich.table import Table
 from parcours.catalog import feeds, transfer
 from parcours.core import imports
 from parcours.core.clock import SYSTEM_CLOCK
-from parcours.core.commandline import CliState
+from parcours.core.commandline import CliState, print_row_errors
 from parcours.core.db import Database
 
 app = typer.Typer(help="Import and export the product catalogue.", no_args_is_help=True)
@@ -55,7 +55,7 @@ def import_command(
                     session, SYSTEM_CLOCK.now(), stream, fmt, keep_good_rows, progress
                 )
     except imports.ImportRejected as exc:
-        _print_errors(exc.row_errors)
+        print_row_errors(out, exc.row_errors)
         raise
     out.print(
         f"Imported {report.products} products, {report.variants} variants and "
@@ -63,17 +63,8 @@ def import_command(
     )
     if report.errors:
         out.print(f"[yellow]{report.rejected_rows} rows were rejected:[/yellow]")
-        _print_errors(report.errors)
+        print_row_errors(out, report.errors)
         raise typer.Exit(1)
-
-
-def _print_errors(errors: list[imports.RowError], limit: int = 50) -> None:
-    table = Table("row", "column", "problem")
-    for error in errors[:limit]:
-        table.add_row(str(error.row), error.column, error.message)
-    out.print(table)
-    if len(errors) > limit:
-        out.print(f"… and {len(errors) - limit} more problems.")
 
 
 @app.command("export")

@@ -5,8 +5,14 @@ It lives in core so that each context's `cli.py` can open the database itself.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
 from parcours.core.db import Database
 from parcours.core.errors import ParcoursError
+from parcours.core.imports import RowError
 from parcours.core.migrate import pending
 from parcours.core.settings import Settings, get_settings
 
@@ -29,3 +35,13 @@ class CliState:
         if migrated and pending(cls._db):
             raise ParcoursError("The database schema is not up to date: run `parcours init` first.")
         return cls._db
+
+
+def print_row_errors(console: Console, errors: Sequence[RowError], limit: int = 50) -> None:
+    """The bad rows of an import as a table (the first `limit`, then how many more)."""
+    table = Table("row", "column", "problem")
+    for error in errors[:limit]:
+        table.add_row(str(error.row), error.column, error.message)
+    console.print(table)
+    if len(errors) > limit:
+        console.print(f"… and {len(errors) - limit} more problems.")

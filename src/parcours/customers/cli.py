@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from parcours.core.commandline import CliState
+from parcours.core.commandline import CliState, print_row_errors
 from parcours.core.imports import RowError
 from parcours.customers.privacy import PersonalDataHandler
 
@@ -115,17 +115,10 @@ def import_command(
         raise typer.Exit(1)
 
 
-def _print_row_errors(row_errors: list[RowError], target: Path | None, limit: int = 50) -> None:
-    from rich.table import Table
-
+def _print_row_errors(row_errors: list[RowError], target: Path | None) -> None:
     from parcours.customers import imports
 
-    table = Table("row", "column", "problem")
-    for error in row_errors[:limit]:
-        table.add_row(str(error.row), error.column, error.message)
-    _out.print(table)
-    if len(row_errors) > limit:
-        _out.print(f"… and {len(row_errors) - limit} more problems.")
+    print_row_errors(_out, row_errors)
     if target is not None:
         with target.open("w", encoding="utf-8", newline="") as stream:
             imports.write_error_report(row_errors, stream)

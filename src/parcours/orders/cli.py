@@ -12,21 +12,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from parcours.core.clock import SYSTEM_CLOCK
-from parcours.core.commandline import CliState
+from parcours.core.commandline import CliState, print_row_errors
 from parcours.core.errors import InvalidInput, ParcoursError
-from parcours.core.imports import ImportRejected, RowError
+from parcours.core.imports import ImportRejected
 
 app = typer.Typer(help="Orders: marketplace imports, POS receipt files.", no_args_is_help=True)
 out = Console()
-
-
-def _print_errors(errors: list[RowError], limit: int = 50) -> None:
-    table = Table("row", "column", "problem")
-    for error in errors[:limit]:
-        table.add_row(str(error.row), error.column, error.message)
-    out.print(table)
-    if len(errors) > limit:
-        out.print(f"… and {len(errors) - limit} more problems.")
 
 
 @app.command("import-marketplace")
@@ -56,7 +47,7 @@ def import_marketplace_command(
                     session, SYSTEM_CLOCK.now(), stream, marketplace, all_or_nothing, progress
                 )
     except ImportRejected as exc:
-        _print_errors(exc.row_errors)
+        print_row_errors(out, exc.row_errors)
         raise
     out.print(
         f"Imported {len(report.imported)} orders from {report.rows} rows of {file.name} "
@@ -66,7 +57,7 @@ def import_marketplace_command(
         out.print("Skipped (already imported): " + ", ".join(report.skipped[:20]))
     if report.errors:
         out.print(f"[yellow]{report.rejected_orders} rows were not imported:[/yellow]")
-        _print_errors(report.errors)
+        print_row_errors(out, report.errors)
         raise typer.Exit(1)
 
 

@@ -13,8 +13,8 @@ from rich.table import Table
 
 from parcours.core.audit import CLI_ACTOR
 from parcours.core.clock import SYSTEM_CLOCK
-from parcours.core.commandline import CliState
-from parcours.core.imports import ImportRejected, RowError, format_of, read_rows
+from parcours.core.commandline import CliState, print_row_errors
+from parcours.core.imports import ImportRejected, format_of, read_rows
 from parcours.stores.locator import nearest_stores, resolve_place
 from parcours.stores.models import Store
 from parcours.stores.transfer import import_stores
@@ -100,19 +100,12 @@ def import_command(
                 keep_good_rows,
             )
     except ImportRejected as exc:
-        _print_errors(exc.row_errors)
+        print_row_errors(err, exc.row_errors)
         raise
     if report.errors:
-        _print_errors(report.errors)
+        print_row_errors(err, report.errors)
     out.print(f"{report.created} of {report.rows} stores created, {len(report.errors)} problem(s).")
 
 
 def _local(moment: datetime | None, timezone: str) -> str:
     return moment.astimezone(ZoneInfo(timezone)).strftime("%a %d %b %H:%M") if moment else ""
-
-
-def _print_errors(errors: list[RowError]) -> None:
-    table = Table("row", "column", "problem")
-    for error in errors[:50]:
-        table.add_row(str(error.row), error.column, error.message)
-    err.print(table)
