@@ -80,12 +80,14 @@ def page_routers() -> list[APIRouter]:
     from parcours.customers.pages import router as customers_pages
     from parcours.customers.privacy_pages import router as privacy_pages
     from parcours.inventory.pages import router as inventory_pages
+    from parcours.orders.account_pages import router as my_orders_page
     from parcours.orders.pages import router as orders_pages
     from parcours.stores.pages import public_router as store_locator_page
     from parcours.stores.pages import router as stores_pages
 
     return [
         orders_pages,
+        my_orders_page,
         stores_pages,
         customers_pages,
         privacy_pages,

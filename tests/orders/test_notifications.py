@@ -99,6 +99,9 @@ def test_a_receipt_with_an_email_gets_one_confirmation_even_when_replayed(
     assert "19,90\u202f€" in body(message, "plain") or "19,90 €" in body(message, "plain")
     assert message["X-Parcours-Event-Id"]
     assert "<strong>" in body(message, "html")
+    # The customer's own page, by a signed link (follow, cancel, return).
+    assert "/my/orders/" in body(message, "plain")
+    assert 'href="http://127.0.0.1:8000/my/orders/' in body(message, "html")
     with shop.db.transaction() as session:
         kinds = [e.kind for e in service.timeline_of(session, order.id)]
     assert kinds.count("email") == 1

@@ -43,6 +43,7 @@ from parcours.orders.service import (
     add_event,
     get_order,
     lines_of,
+    order_link_path,
 )
 
 CONSUMER_NAME = "orders.notifications"
@@ -113,10 +114,21 @@ def _local(at: str | None, timezone: str) -> datetime | None:
     return datetime.fromisoformat(at).astimezone(ZoneInfo(timezone)) if at else None
 
 
-def compose(session: Session, order: Order, kind: str, properties: dict[str, Any]) -> OutgoingEmail:
-    """The email of `kind` about `order` (in its locale)."""
+def compose(
+    session: Session,
+    order: Order,
+    kind: str,
+    properties: dict[str, Any],
+    now: datetime | None = None,
+) -> OutgoingEmail:
+    """The email of `kind` about `order` (in its locale), with the link to the order's
+    own page (follow it, cancel it, how to return)."""
     locale = order.locale if order.locale in ("fr", "en") else "fr"
+    link = get_settings().resolved_public_url + order_link_path(
+        session, now or datetime.now(UTC), order
+    )
     context: dict[str, Any] = {
+        "link": link,
         "order": order,
         "lines": lines_of(session, order.id),
         "locale": locale,
@@ -150,7 +162,7 @@ def notify(session: Session, mailer: Mailer, event: OutboxEvent, now: datetime) 
     event_id = str(event.event_id)
     if _already_sent(session, order.id, event_id):
         return None
-    message = compose(session, order, kind, dict(event.payload.get("properties") or {}))
+    message = compose(session, order, kind, dict(event.payload.get("properties") or {}), now)
     message = OutgoingEmail(
         **{**message.__dict__, "date": now, "headers": {"X-Parcours-Event-Id": event_id}}
     )

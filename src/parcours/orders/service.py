@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -23,6 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from parcours import customers
+from parcours.core import signing
 from parcours.core.errors import NotFound
 from parcours.core.events import Consumer, DomainEvent, publish
 from parcours.core.models import OutboxEvent
@@ -109,6 +110,21 @@ def order_number(session: Session, channel: str, at: datetime) -> str:
 
 def return_number(session: Session, at: datetime) -> str:
     return next_number(session, RETURN_LETTER, at)
+
+
+# ------------------------------------------------------------------ the customer's link
+
+SELF_SERVICE = "order-self-service"
+LINK_VALIDITY = timedelta(days=400)  # past a year of returns and warranty questions
+
+
+def order_link_path(session: Session, now: datetime, order: Order) -> str:
+    """The path of the order's self-service page, signed: whoever holds the link (sent
+    in the order's emails) may follow and cancel the order, nobody else."""
+    token = signing.sign(
+        session, now, SELF_SERVICE, {"o": str(order.id)}, expires_at=order.placed_at + LINK_VALIDITY
+    )
+    return f"/my/orders/{token}"
 
 
 # ------------------------------------------------------------------ loading
