@@ -3,10 +3,10 @@
 1. **Throughput**: carts of three lines are checked out one after the other with
    `POST /v1/checkout` (home delivery, an `Idempotency-Key` each) on the real app driven
    in-process over ASGI; checkouts/s count the checkout requests only (carts are made
-   beforehand). Every SQL statement sent meanwhile is counted: all of them per request
-   (API key, idempotency record, order, tracking log) and the checkout's own (without
-   the tracking log's Segment ingestion and identity resolution, which `emit` hands to
-   the customers context).
+   beforehand). Every SQL statement sent meanwhile is counted, per request (API key,
+   idempotency record, the checkout) and for the checkout alone, called as a service.
+   Both include the order's outbox event; the Segment event of the tracking log and the
+   buyer's identity resolution happen afterwards, in the `orders.tracking` consumer.
 2. **Race**: `--race` checkouts (threads calling `checkout.place_order`, each in its own
    transaction) compete for `--units` units held at one warehouse: exactly that many
    orders, zero oversell, every loser a `Conflict` (409) naming the SKU.
@@ -36,7 +36,7 @@ from sqlalchemy import event, func, select
 
 from bench import BenchmarkError
 from bench.report import Report, Table, count, note, seconds, verdict
-from parcours import catalog, customers, inventory, stores
+from parcours import catalog, inventory, stores
 from parcours.app import create_app
 from parcours.core import auth
 from parcours.core.audit import CLI_ACTOR
@@ -149,41 +149,25 @@ def build_shop(db: Database, now: datetime, units: int, plenty: int) -> Shop:
 
 
 class StatementCounter:
-    """Counts statements sent to the database, apart those of the tracking log."""
+    """Counts the statements sent to the database while inside."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self.total = 0
-        self.tracking = 0
-        self._local = threading.local()
-        self._real_ingest = customers.ingest_messages
 
     def _count(self, *_: Any) -> None:
         self.total += 1
-        if getattr(self._local, "ingesting", False):
-            self.tracking += 1
-
-    def _ingest(self, *args: Any, **kw: Any) -> Any:
-        self._local.ingesting = True
-        try:
-            return self._real_ingest(*args, **kw)
-        finally:
-            self._local.ingesting = False
 
     def __enter__(self) -> StatementCounter:
         event.listen(self.db.engine, "before_cursor_execute", self._count)
-        customers.ingest_messages = self._ingest
         return self
 
     def __exit__(self, *_: Any) -> None:
         event.remove(self.db.engine, "before_cursor_execute", self._count)
-        customers.ingest_messages = self._real_ingest
 
 
-async def _api_checkouts(
-    db: Database, shop: Shop, folder: Path, n: int
-) -> tuple[float, int, int, int]:
-    """(seconds, checkouts, statements, tracking statements) of `n` API checkouts."""
+async def _api_checkouts(db: Database, shop: Shop, folder: Path, n: int) -> tuple[float, int, int]:
+    """(seconds, checkouts, statements) of `n` API checkouts."""
     settings = load_settings(
         database_url=db.engine.url.render_as_string(hide_password=False),
         data_dir=folder,
@@ -224,10 +208,10 @@ async def _api_checkouts(
             for i, cart_id in enumerate(cart_ids[1:], start=1):
                 await place(cart_id, i)
             elapsed = time.perf_counter() - started
-    return elapsed, n, counter.total, counter.tracking
+    return elapsed, n, counter.total
 
 
-def _service_statements(db: Database, now: datetime) -> tuple[int, int]:
+def _service_statements(db: Database, now: datetime) -> int:
     """Statements of one service-level checkout (no HTTP, no API key, no idempotency)."""
     with db.transaction() as session:
         cart = carts.create_cart(session, now, "web", anonymous_id="bench-service")
@@ -239,7 +223,7 @@ def _service_statements(db: Database, now: datetime) -> tuple[int, int]:
     )
     with StatementCounter(db) as counter, db.transaction() as session:
         checkout.place_order(session, now, request, "bench")
-    return counter.total, counter.tracking
+    return counter.total
 
 
 def race(db: Database, options: argparse.Namespace, now: datetime) -> dict[str, Any]:
@@ -301,28 +285,22 @@ def run(argv: list[str]) -> Report:
         where = db.dialect
         note(f"database: {safe_url(str(db.engine.url))}")
         shop = build_shop(db, now, options.units, plenty=10 * (options.checkouts + 10))
-        service_total, service_tracking = _service_statements(db, now)
+        service_total = _service_statements(db, now)
         note(f"{options.checkouts} API checkouts")
-        elapsed, n, total, tracking = asyncio.run(
-            _api_checkouts(db, shop, Path(folder), options.checkouts)
-        )
+        elapsed, n, total = asyncio.run(_api_checkouts(db, shop, Path(folder), options.checkouts))
         raced = race(db, options, now)
-    return _report(
-        options, where, (elapsed, n, total, tracking), (service_total, service_tracking), raced
-    )
+    return _report(options, where, (elapsed, n, total), service_total, raced)
 
 
 def _report(
     options: argparse.Namespace,
     where: str,
-    api: tuple[float, int, int, int],
-    service: tuple[int, int],
+    api: tuple[float, int, int],
+    own_service: int,
     raced: dict[str, Any],
 ) -> Report:
-    elapsed, n, total, tracking = api
+    elapsed, n, total = api
     per_checkout = total / n
-    own_api = (total - tracking) / n
-    own_service = service[0] - service[1]
     expected = min(options.units, options.race)
     oversold = max(0, raced["sold"] - options.units)
     clear = raced["errors"] == 0 and raced["unclear_refusals"] == 0
@@ -333,9 +311,7 @@ def _report(
         "seconds": round(elapsed, 3),
         "checkouts_per_s": round(n / elapsed, 1),
         "statements_per_api_checkout": round(per_checkout, 1),
-        "statements_per_api_checkout_without_tracking_log": round(own_api, 1),
-        "statements_per_service_checkout": service[0],
-        "statements_per_service_checkout_without_tracking_log": own_service,
+        "statements_per_service_checkout": own_service,
         "race_attempts": options.race,
         "race_units": options.units,
         "race_threads": options.threads,
@@ -352,10 +328,8 @@ def _report(
         ("checkouts", count(n)),
         ("seconds", seconds(elapsed)),
         ("checkouts/s", f"{n / elapsed:,.1f}"),
-        ("SQL statements per API checkout", f"{per_checkout:.1f}"),
-        ("  of which tracking log (Segment + identity)", f"{tracking / n:.1f}"),
-        ("SQL statements per service checkout", str(service[0])),
-        ("  without the tracking log", str(own_service)),
+        ("SQL statements per API checkout (key, idempotency, checkout)", f"{per_checkout:.1f}"),
+        ("SQL statements per checkout (pricing to outbox event)", str(own_service)),
     ]
     race_rows = [
         ("attempts", count(options.race)),
@@ -366,7 +340,7 @@ def _report(
         ("seconds", seconds(raced["seconds"])),
     ]
     checks = [
-        ("checkout's own statements <= 25", str(own_service), verdict(own_service <= 25)),
+        ("checkout statements <= 25", str(own_service), verdict(own_service <= 25)),
         (f"exactly {expected} orders", str(raced["placed"]), verdict(exact)),
         ("zero oversell", str(oversold), verdict(oversold == 0)),
         ("every loser a 409 naming the SKU", str(raced["conflicts"]), verdict(clear)),

@@ -857,9 +857,13 @@ def price_history(
     return list(session.execute(stmt))
 
 
-def current_prices_stmt(channel_id: uuid.UUID, at: datetime) -> Select[Any]:
+def current_prices_stmt(
+    channel_id: uuid.UUID, at: datetime, skus: Sequence[str] | None = None
+) -> Select[Any]:
     """SQL: the channel-wide (no store) price row in force at `at`, one per variant
-    (`variant_id`, `amount`, `sale_amount`, `sale_from`, `sale_to`, `includes_vat`)."""
+    (`variant_id`, `amount`, `sale_amount`, `sale_from`, `sale_to`, `includes_vat`);
+    of the variants of `skus` only when given (so a basket's prices read a few rows,
+    not the whole price list)."""
     ranked = (
         select(
             Price.variant_id,
@@ -876,9 +880,12 @@ def current_prices_stmt(channel_id: uuid.UUID, at: datetime) -> Select[Any]:
             .label("rank"),
         )
         .where(Price.channel_id == channel_id, Price.store_id.is_(None), Price.valid_from <= at)
-        .subquery()
     )
-    return select(ranked).where(ranked.c.rank == 1)
+    if skus is not None:
+        wanted = select(Variant.id).where(Variant.sku.in_(list(skus)))
+        ranked = ranked.where(Price.variant_id.in_(wanted))
+    current = ranked.subquery()
+    return select(current).where(current.c.rank == 1)
 
 
 def current_prices(
@@ -886,7 +893,7 @@ def current_prices(
 ) -> dict[str, PriceQuote]:
     """The channel-wide price in force at `at` of many SKUs at once (one query)."""
     channel = get_channel(session, channel_code)
-    current = current_prices_stmt(channel.id, at).subquery()
+    current = current_prices_stmt(channel.id, at, skus).subquery()
     stmt = (
         select(Variant.sku, Product.vat_rate_bp, current)
         .join(Variant, Variant.id == current.c.variant_id)
