@@ -40,6 +40,23 @@ def orders_count(shop: Shop) -> int:
         return session.scalar(select(func.count()).select_from(Order)) or 0
 
 
+def started_events(shop: Shop) -> list[str]:
+    from sqlalchemy import text
+
+    with shop.db.engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT properties FROM events WHERE event = 'Checkout Started' ORDER BY seq")
+        ).all()
+    out = []
+    for (properties,) in rows:
+        if isinstance(properties, str):
+            import json
+
+            properties = json.loads(properties)
+        out.append(properties["cart_id"])
+    return out
+
+
 async def test_a_cart_becomes_an_order_and_a_replayed_key_places_it_once(
     client: httpx.AsyncClient, shop: Shop
 ) -> None:
@@ -57,6 +74,9 @@ async def test_a_cart_becomes_an_order_and_a_replayed_key_places_it_once(
     by_mode = {(o["mode"], o["store_code"]): o for o in options.json()["options"]}
     assert by_mode[("home_delivery", None)]["available"] is True
     assert by_mode[("click_and_collect", "LYO-2")]["available"] is True
+    # Reaching the delivery step is the cart's `Checkout Started`, recorded once.
+    await client.get(f"/v1/carts/{cart['id']}/delivery-options", headers=auth)
+    assert started_events(shop) == [cart["id"]]
     assert by_mode[("click_and_collect", "LYO-1")]["why_not"] == (
         "not enough stock of BOUGIE-S at LYO-1: 0 of 2"
     )

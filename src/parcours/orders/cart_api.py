@@ -150,6 +150,8 @@ def _place(lat: float | None, lon: float | None, postcode: str | None) -> GeoPoi
     "/carts/{cart_id}/delivery-options",
     response_model=DeliveryOptionsOut,
     summary="Home delivery, click & collect, reserve in store, drive and ship from store",
+    description="Asking for them is the delivery step of a checkout: the cart's "
+    "`Checkout Started` event is recorded in the tracking log (once per cart).",
 )
 def delivery_options(
     cart_id: uuid.UUID,
@@ -169,6 +171,8 @@ def delivery_options(
     options = delivery.delivery_options(
         session, now, priced, network, place, store_id or cart.store_id
     )
+    if priced.lines:
+        carts.checkout_started(session, now, priced)
     return DeliveryOptionsOut(
         cart_id=cart.id,
         subtotal=priced.subtotal,

@@ -29,6 +29,7 @@ from parcours.orders.models import ORDER_CHANNELS, Cart, CartLine
 MAX_QUANTITY = 99
 PRODUCT_ADDED = "Product Added"  # Segment e-commerce spec names
 PRODUCT_REMOVED = "Product Removed"
+CHECKOUT_STARTED = "Checkout Started"
 MAX_LINES = 100
 # Channels whose carts are made here (POS receipts and marketplace orders come whole).
 CART_CHANNELS = tuple(c for c in ORDER_CHANNELS if c != "marketplace")
@@ -262,7 +263,12 @@ def remove_line(session: Session, now: datetime, cart_id: uuid.UUID, sku: str) -
 
 
 def track(
-    session: Session, now: datetime, cart: Cart, event: str, properties: Mapping[str, Any]
+    session: Session,
+    now: datetime,
+    cart: Cart,
+    event: str,
+    properties: Mapping[str, Any],
+    message_id: str | None = None,
 ) -> None:
     """Put a cart step in the tracking log as the shop would send it (Segment spec
     `cart_id` and product fields, the cart's channel and store), in the caller's
@@ -279,13 +285,29 @@ def track(
     message = {
         "type": "track",
         "event": event,
-        "messageId": f"cart-{uuid.uuid4()}",
+        "messageId": message_id or f"cart-{uuid.uuid4()}",
         "timestamp": now.isoformat(),
         "properties": {"cart_id": str(cart.id), **properties},
         "context": context,
         **ids,
     }
     customers.ingest_messages(session, now, [message])
+
+
+def checkout_started(session: Session, now: datetime, priced: PricedCart) -> None:
+    """The shopper reached the delivery step: `Checkout Started` in the tracking log, once
+    per cart (its message id is the cart's), with the basket as the spec has it."""
+    cart = priced.cart
+    properties = {
+        "value": priced.total / 100,
+        "currency": priced.currency,
+        "products": [
+            {"sku": line.sku, "name": line.name, "category": line.category,
+             "price": line.unit_price / 100, "quantity": line.quantity}
+            for line in priced.lines
+        ],
+    }  # fmt: skip
+    track(session, now, cart, CHECKOUT_STARTED, properties, f"cart-{cart.id}-checkout-started")
 
 
 def _check_room(session: Session, cart_id: uuid.UUID) -> None:
