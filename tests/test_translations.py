@@ -182,3 +182,15 @@ def test_an_unsupported_browser_language_falls_back_to_the_default() -> None:
 def test_unsupported_preferences_are_ignored() -> None:
     assert negotiate_locale("de", "es", accept_language="en-US") == "en"
     assert negotiate_locale("", "xx", accept_language=None, default="en") == "en"
+
+
+def test_every_code_the_console_shows_has_english_words() -> None:
+    """Codes such as `ready_for_pickup` reach `_()`; in English they read as words."""
+    import re
+
+    from parcours.i18n_catalog import dynamic_msgids
+
+    english = translations("en")
+    codes = [m for m in dynamic_msgids() if re.fullmatch(r"[a-z]+(_[a-z]+)+", m)]
+    untranslated = sorted(code for code in codes if english.gettext(code) == code)
+    assert not untranslated, f"Add English words for these in locale/en: {untranslated}"

@@ -25,10 +25,11 @@ LANGUAGE_NAMES = {"fr": "Français", "en": "English"}
 
 @cache
 def translations(locale: str) -> NullTranslations:
-    """The gettext catalogue for `locale` (English has none: msgids are English)."""
-    if locale == "en":
-        return NullTranslations()
+    """The gettext catalogue for `locale`. Msgids are English: the English catalogue only
+    turns codes shown as words (`ready_for_pickup`) into them ("ready for pickup")."""
     po_file = resources.files("parcours").joinpath(f"locale/{locale}/LC_MESSAGES/messages.po")
+    if not po_file.is_file():
+        return NullTranslations()
     with po_file.open("rb") as fp:
         catalog = read_po(fp, locale=locale)
     buffer = io.BytesIO()
