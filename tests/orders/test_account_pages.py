@@ -50,3 +50,68 @@ async def test_a_forged_or_altered_link_shows_nothing(
     refused = await client.post(link[:-3] + "AAA" + "/cancel", headers=HTML)
     assert refused.status_code == 422
     assert shop.available("ROBE-LIN-S", "LYO-1") == 2  # still reserved
+
+
+async def test_the_customer_starts_a_return_and_the_store_receives_it_as_announced(
+    client: httpx.AsyncClient, shop: Shop
+) -> None:
+    from sqlalchemy import select
+
+    from parcours.orders import lifecycle
+    from parcours.orders.models import Return
+    from tests import builders
+    from tests.web.test_console import csrf_in, log_in
+
+    placed = place_order(shop, [("ROBE-LIN-S", 2)], mode="home_delivery", at="WH-1", captured=True)
+    with shop.db.transaction() as session:
+        for step in ("picking", "shipped", "delivered"):
+            lifecycle.transition(session, shop.clock.now(), placed.fulfilment_id, step, "test")
+    link = link_of(shop, placed.number)
+    page = await client.get(link, params={"lang": "en"}, headers=HTML)
+    assert 'id="return-form"' in page.text
+    lyon_2 = f"store:{shop.locations['LYO-2']}"
+    too_many = await client.post(
+        f"{link}/return",
+        data={"quantity_1": "3", "reason_1": "too_small", "where": lyon_2},
+        headers=HTML,
+    )
+    assert too_many.status_code == 422
+    elsewhere = await client.post(
+        f"{link}/return",
+        data={
+            "quantity_1": "1",
+            "reason_1": "too_small",
+            "where": f"store:{shop.locations['WH-1']}",
+        },
+        headers=HTML,
+    )
+    assert elsewhere.status_code == 422  # a warehouse is not a store desk
+    started = await client.post(
+        f"{link}/return", data={"quantity_1": "1", "reason_1": "too_small", "where": lyon_2},
+        headers=HTML,
+    )  # fmt: skip
+    assert started.status_code == 303
+    shown = await client.get(link, params={"lang": "en"}, headers=HTML)
+    assert "Return R2026-000001 requested" in shown.text
+    assert "Bring the items to" in shown.text
+    assert 'id="return-form"' not in shown.text  # one open request at a time
+    assert shop.available("ROBE-LIN-S", "LYO-2") == 1  # nothing moved yet
+
+    builders.user(shop.db, shop.clock, "hugo", role="staff", store_ids=["LYO-2"])
+    await log_in(client, "hugo")
+    desk = await client.get(
+        "/console/commerce/returns", params={"order": placed.number}, headers=HTML
+    )
+    assert "R2026-000001" in desk.text
+    assert 'name="quantity_1" min="0" max="2" value="1"' in desk.text
+    taken = await client.post(
+        "/console/commerce/returns",
+        data={"csrf_token": csrf_in(desk.text), "order": placed.number, "store": "LYO-2",
+              "quantity_1": "1", "reason_1": "too_small", "condition_1": "resaleable"},
+        headers=HTML,
+    )  # fmt: skip
+    assert taken.status_code == 303
+    assert shop.available("ROBE-LIN-S", "LYO-2") == 2
+    with shop.db.transaction() as session:
+        statuses = sorted(session.scalars(select(Return.status)))
+    assert statuses == ["received", "refunded"]  # the request closed, the return refunded

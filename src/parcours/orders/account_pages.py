@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 from parcours import stores
 from parcours.core import signing
 from parcours.core.deps import ClockDep, DbSession, SettingsDep
-from parcours.core.errors import ParcoursError
+from parcours.core.errors import InvalidInput, ParcoursError
 from parcours.core.i18n import SUPPORTED_LOCALES, negotiate_locale
 from parcours.core.money import Money
-from parcours.orders import lifecycle, service
-from parcours.orders.models import Order
+from parcours.orders import lifecycle, return_requests, service
+from parcours.orders.models import RETURN_REASONS, Order
 from parcours.web.console import ConsoleContext, render
 
 router = APIRouter(prefix="/my/orders", include_in_schema=False)
@@ -67,7 +67,15 @@ def _page(
             "places": stores.locations(session, ids),
             "can_cancel": order.status in CANCELLABLE,
             "can_return": any(f.status in lifecycle.HANDED_OVER for f in fulfilments),
+            "announced": return_requests.open_request(session, order.id),
+            "reasons": RETURN_REASONS,
+            "drop_offs": _drop_offs(session),
         }
+        if values["announced"] is not None:
+            values["places"] = {
+                **values["places"],
+                **stores.locations(session, [values["announced"].location_id]),
+            }
     return render(
         request,
         context,
@@ -80,6 +88,25 @@ def _page(
         money=lambda cents, currency: Money(cents, currency).format(context.locale),
         **values,
     )
+
+
+def _drop_offs(session: Session) -> list[tuple[str, Any]]:
+    """Where goods can be returned: ("store", store) for each store taking returns, and
+    ("post", warehouse) for the warehouse receiving parcels."""
+    places: list[tuple[str, Any]] = []
+    cursor = None
+    while True:
+        page = stores.list_stores(session, cursor, limit=500)
+        for place in page.items:
+            if not place.active:
+                continue
+            if place.kind == "store" and "returns" in (place.services or []):
+                places.append(("store", place))
+            elif place.kind == "warehouse" and not any(k == "post" for k, _ in places):
+                places.append(("post", place))
+        cursor = page.next_cursor
+        if not cursor:
+            return sorted(places, key=lambda item: (item[0] == "store", item[1].city))
 
 
 @router.get("/{token}", response_class=HTMLResponse)
@@ -121,6 +148,42 @@ def cancel(
     try:
         with session.begin_nested():
             lifecycle.cancel_order(session, now, order.id, "customer", "cancelled by the customer")
+    except ParcoursError as exc:
+        return _page(request, session, context, token, order, exc)
+    return RedirectResponse(f"/my/orders/{token}", status_code=303)
+
+
+@router.post("/{token}/return", response_class=HTMLResponse)
+async def start_return(
+    request: Request,
+    token: str,
+    session: DbSession,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> Response:
+    """The customer says which items come back, why, and where: a return request."""
+    now = clock.now()
+    try:
+        order = _order_of(session, now, token)
+    except ParcoursError as exc:
+        context = _context(request, now, settings.timezone, None, None)
+        return _page(request, session, context, token, None, exc)
+    context = _context(request, now, settings.timezone, order, None)
+    form = await request.form()
+    channel, _, place = str(form.get("where", "")).partition(":")
+    lines = []
+    for line in service.lines_of(session, order.id):
+        quantity = str(form.get(f"quantity_{line.line_no}", "0")).strip()
+        if quantity.isdigit() and int(quantity) > 0:
+            reason = str(form.get(f"reason_{line.line_no}", "other"))
+            lines.append(return_requests.RequestedLine(line.line_no, int(quantity), reason))
+    try:
+        location_id = uuid.UUID(place)
+        with session.begin_nested():
+            return_requests.request_return(session, now, order, lines, channel, location_id)
+    except ValueError:
+        error = InvalidInput("Choose where you will bring or send the items.")
+        return _page(request, session, context, token, order, error)
     except ParcoursError as exc:
         return _page(request, session, context, token, order, exc)
     return RedirectResponse(f"/my/orders/{token}", status_code=303)

@@ -73,7 +73,7 @@ FULFILMENT_STATUSES = (
     "expired",  # a pickup nobody came for: stock back on the shelf
 )
 PAYMENT_STATUSES = ("pending", "authorised", "captured", "failed", "refunded", "cancelled")
-RETURN_STATUSES = ("received", "refunded", "exchanged", "rejected")
+RETURN_STATUSES = ("requested", "received", "refunded", "exchanged", "rejected")
 RETURN_CONDITIONS = ("resaleable", "damaged")
 RETURN_REASONS = (
     "too_small",

@@ -21,7 +21,7 @@ from parcours.core.deps import DbSession
 from parcours.core.errors import FieldError, Forbidden, InvalidInput, ParcoursError
 from parcours.core.money import Money
 from parcours.core.pagination import Page
-from parcours.orders import lifecycle, pickup, returns, service
+from parcours.orders import lifecycle, pickup, return_requests, returns, service
 from parcours.orders.models import (
     ORDER_CHANNELS,
     ORDER_STATUSES,
@@ -30,6 +30,7 @@ from parcours.orders.models import (
     RETURN_REASONS,
     Fulfilment,
     Order,
+    Return,
 )
 from parcours.web.console import Console, ConsoleContext, VerifiedConsole, render, require_role
 
@@ -345,14 +346,26 @@ def _returns_page(
     *,
     error: ParcoursError | None = None,
 ) -> Response:
-    order, lines = None, []
-    if (reference and error is None) or (reference and error is not None):
+    order: Order | None = None
+    lines: list[Any] = []
+    announced: Return | None = None
+    expected: dict[int, Any] = {}
+    if reference:
         try:
+            # Returns anywhere: any store's desk finds any order by the number the
+            # customer brings (the order's own page stays limited to its stores).
             order = service.find_order(session, reference)
-            check_visible(session, context, order)
             lines = service.lines_of(session, order.id)
+            announced = return_requests.open_request(session, order.id)
         except ParcoursError as exc:
             order, error = None, error or exc
+    if announced is not None:
+        # The customer said what comes back and why: the desk starts from that.
+        line_nos = {line.id: line.line_no for line in lines}
+        expected = {
+            line_nos[row.order_line_id]: row
+            for row in return_requests.request_lines(session, announced)
+        }
     return render(
         request,
         context,
@@ -361,6 +374,8 @@ def _returns_page(
         reference=reference,
         order=order,
         lines=lines,
+        announced=announced,
+        expected=expected,
         desks=_counter_stores(session, context),
         reasons=RETURN_REASONS,
         conditions=RETURN_CONDITIONS,
@@ -384,7 +399,6 @@ async def take_back(request: Request, context: VerifiedConsole, session: DbSessi
     form = await request.form()
     reference = str(form.get("order", "")).strip()[:200]
     order = service.find_order(session, reference)
-    check_visible(session, context, order)
     desk = next(
         (c for c in _counter_stores(session, context) if c.code == str(form.get("store", ""))),
         None,

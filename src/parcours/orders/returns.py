@@ -185,6 +185,13 @@ def receive_return(
         inventory.record_movements(session, now, restock, skus_checked=True)
     _resolve(session, now, order, record, sum(r.refund_amount for r in rows), received_by)
     _announce(session, now, order, record, rows, returnable)
+    # A request the customer made for these goods is done once they are here.
+    session.execute(
+        update(Return)
+        .where(Return.order_id == order.id, Return.status == "requested")
+        .values(status="received", updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
     return record
 
 

@@ -49,6 +49,7 @@ FULFILMENT_DELIVERED = "Order Delivered"
 FULFILMENT_COLLECTED = "Order Collected"
 PICKUP_EXPIRED = "Pickup Expired"
 RETURN_RECEIVED = "Return Received"
+RETURN_REQUESTED = "Return Requested"
 ORDER_EVENT_TYPES = (
     ORDER_COMPLETED,
     ORDER_UPDATED,
@@ -61,6 +62,7 @@ ORDER_EVENT_TYPES = (
     FULFILMENT_COLLECTED,
     PICKUP_EXPIRED,
     RETURN_RECEIVED,
+    RETURN_REQUESTED,
 )
 
 # Number prefixes: the channel's letter and the year, e.g. W2026-000042.
