@@ -864,23 +864,20 @@ def current_prices_stmt(
     (`variant_id`, `amount`, `sale_amount`, `sale_from`, `sale_to`, `includes_vat`);
     of the variants of `skus` only when given (so a basket's prices read a few rows,
     not the whole price list)."""
-    ranked = (
-        select(
-            Price.variant_id,
-            Price.amount,
-            Price.sale_amount,
-            Price.sale_from,
-            Price.sale_to,
-            Price.includes_vat,
-            func.row_number()
-            .over(
-                partition_by=Price.variant_id,
-                order_by=(Price.valid_from.desc(), Price.id.desc()),
-            )
-            .label("rank"),
+    ranked = select(
+        Price.variant_id,
+        Price.amount,
+        Price.sale_amount,
+        Price.sale_from,
+        Price.sale_to,
+        Price.includes_vat,
+        func.row_number()
+        .over(
+            partition_by=Price.variant_id,
+            order_by=(Price.valid_from.desc(), Price.id.desc()),
         )
-        .where(Price.channel_id == channel_id, Price.store_id.is_(None), Price.valid_from <= at)
-    )
+        .label("rank"),
+    ).where(Price.channel_id == channel_id, Price.store_id.is_(None), Price.valid_from <= at)
     if skus is not None:
         wanted = select(Variant.id).where(Variant.sku.in_(list(skus)))
         ranked = ranked.where(Price.variant_id.in_(wanted))
