@@ -244,6 +244,7 @@ NAVIGATION: dict[str, list[NavItem]] = {
     "Settings": [
         NavItem("API keys", "/console/settings/keys", ("admin",)),
         NavItem("Users", "/console/settings/users", ("admin",)),
+        NavItem("Webhooks", "/console/settings/webhooks", ("admin",)),
         NavItem("Audit log", "/console/settings/audit", ("admin",)),
     ],
 }

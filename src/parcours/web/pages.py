@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 from dataclasses import replace
 from datetime import timedelta
 from typing import Annotated
@@ -11,7 +12,7 @@ from urllib.parse import urlparse
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from parcours.core import audit, auth
+from parcours.core import audit, auth, webhooks
 from parcours.core.deps import ClockDep, DbSession, SettingsDep
 from parcours.core.errors import ParcoursError, TooManyRequests, Unauthenticated
 from parcours.core.i18n import SUPPORTED_LOCALES, gettext
@@ -205,6 +206,80 @@ def revoke_key(
     actor = require_role(context, "admin")
     auth.revoke_api_key(session, clock.now(), actor, prefix)
     return RedirectResponse("/console/settings/keys", status_code=303)
+
+
+def _webhooks_page(
+    request: Request,
+    context: ConsoleContext,
+    session: DbSession,
+    *,
+    shown: str | None = None,
+    created: webhooks.CreatedEndpoint | None = None,
+    error: ParcoursError | None = None,
+) -> Response:
+    endpoints = webhooks.list_endpoints(session)
+    chosen = next((e for e in endpoints if str(e.id) == shown), None)
+    if chosen is None and created is not None:
+        chosen = created.endpoint
+    deliveries = webhooks.list_deliveries(session, chosen.id) if chosen else []
+    status = error.status if error else 201 if created else 200
+    return render(
+        request, context, "settings/webhooks.html", status_code=status, endpoints=endpoints,
+        chosen=chosen, deliveries=deliveries, created=created, error=error,
+    )  # fmt: skip
+
+
+@router.get("/settings/webhooks", response_class=HTMLResponse)
+def webhooks_page(
+    request: Request, context: Console, session: DbSession, endpoint: str | None = None
+) -> Response:
+    """Endpoints receiving signed events, and the delivery log of one of them."""
+    require_role(context, "admin")
+    return _webhooks_page(request, context, session, shown=endpoint)
+
+
+@router.post("/settings/webhooks", response_class=HTMLResponse)
+async def create_webhook(
+    request: Request, context: VerifiedConsole, session: DbSession, clock: ClockDep
+) -> Response:
+    actor = require_role(context, "admin")
+    form = await request.form()
+    types = [t.strip() for t in str(form.get("event_types", "")).split(",") if t.strip()]
+    try:
+        with session.begin_nested():
+            created = webhooks.create_endpoint(
+                session, clock.now(), str(form.get("url", "")), types,
+                str(form.get("description", "")),
+            )  # fmt: skip
+    except ParcoursError as exc:
+        return _webhooks_page(request, context, session, error=exc)
+    audit.record(
+        session, clock.now(), actor, "webhook.created", "webhook_endpoint", str(created.endpoint.id)
+    )
+    return _webhooks_page(request, context, session, created=created)
+
+
+@router.post("/settings/webhooks/{endpoint_id}/disable")
+def disable_webhook(
+    endpoint_id: uuid.UUID, context: VerifiedConsole, session: DbSession, clock: ClockDep
+) -> Response:
+    actor = require_role(context, "admin")
+    webhooks.disable_endpoint(session, endpoint_id)
+    audit.record(
+        session, clock.now(), actor, "webhook.disabled", "webhook_endpoint", str(endpoint_id)
+    )
+    return RedirectResponse(f"/console/settings/webhooks?endpoint={endpoint_id}", status_code=303)
+
+
+@router.post("/settings/webhooks/deliveries/{delivery_id}/redeliver")
+def redeliver_webhook(
+    delivery_id: uuid.UUID, context: VerifiedConsole, session: DbSession, clock: ClockDep
+) -> Response:
+    require_role(context, "admin")
+    delivery = webhooks.redeliver(session, clock.now(), delivery_id)
+    return RedirectResponse(
+        f"/console/settings/webhooks?endpoint={delivery.endpoint_id}", status_code=303
+    )
 
 
 @router.get("/settings/users", response_class=HTMLResponse)
