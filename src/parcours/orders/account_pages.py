@@ -24,7 +24,7 @@ from parcours.core.errors import InvalidInput, ParcoursError
 from parcours.core.i18n import SUPPORTED_LOCALES, negotiate_locale
 from parcours.core.money import Money
 from parcours.orders import lifecycle, return_requests, service
-from parcours.orders.models import RETURN_REASONS, Order
+from parcours.orders.models import HANDED_OVER, RETURN_REASONS, Order
 from parcours.web.console import ConsoleContext, render
 
 router = APIRouter(prefix="/my/orders", include_in_schema=False)
@@ -66,7 +66,7 @@ def _page(
             "returns": service.returns_of(session, order.id),
             "places": stores.locations(session, ids),
             "can_cancel": order.status in CANCELLABLE,
-            "can_return": any(f.status in lifecycle.HANDED_OVER for f in fulfilments),
+            "can_return": any(f.status in HANDED_OVER for f in fulfilments),
             "announced": return_requests.open_request(session, order.id),
             "reasons": RETURN_REASONS,
             "drop_offs": _drop_offs(session),

@@ -25,6 +25,7 @@ from parcours import catalog, customers
 from parcours.core.audit import Actor
 from parcours.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from parcours.orders.models import ORDER_CHANNELS, Cart, CartLine
+from parcours.orders.service import segment_ids
 
 MAX_QUANTITY = 99
 PRODUCT_ADDED = "Product Added"  # Segment e-commerce spec names
@@ -273,12 +274,7 @@ def track(
     """Put a cart step in the tracking log as the shop would send it (Segment spec
     `cart_id` and product fields, the cart's channel and store), in the caller's
     transaction, so profiles and journeys see carts from every channel."""
-    ids: dict[str, str] = {"anonymousId": cart.anonymous_id or f"cart-{cart.id}"}
-    if cart.customer_id is not None:
-        for identifier in customers.identifiers_of(session, cart.customer_id):
-            if identifier.kind == "user_id":
-                ids["userId"] = identifier.value
-                break
+    ids, _ = segment_ids(session, cart.anonymous_id or f"cart-{cart.id}", cart.customer_id)
     context: dict[str, Any] = {"channel": cart.channel}
     if cart.store_id is not None:
         context["store_id"] = str(cart.store_id)

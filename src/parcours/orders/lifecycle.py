@@ -31,6 +31,7 @@ from parcours.core.events import PeriodicJob
 from parcours.orders import payments
 from parcours.orders.models import (
     FULFILMENT_STATUSES,
+    HANDED_OVER,
     PICKUP_MODES,
     SHIPPED_MODES,
     Fulfilment,
@@ -54,7 +55,6 @@ from parcours.orders.service import (
 )
 
 OPEN = ("allocated", "picking", "ready_for_pickup")
-HANDED_OVER = ("shipped", "collected", "delivered")
 DEAD = ("cancelled", "expired")
 PICKUP_FLOW: dict[str, tuple[str, ...]] = {
     "allocated": ("picking", "cancelled"),

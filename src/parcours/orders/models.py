@@ -72,6 +72,8 @@ FULFILMENT_STATUSES = (
     "cancelled",
     "expired",  # a pickup nobody came for: stock back on the shelf
 )
+# Fulfilment statuses once the goods have left (only these can be returned).
+HANDED_OVER = ("shipped", "collected", "delivered")
 PAYMENT_STATUSES = ("pending", "authorised", "captured", "failed", "refunded", "cancelled")
 RETURN_STATUSES = ("requested", "received", "refunded", "exchanged", "rejected")
 RETURN_CONDITIONS = ("resaleable", "damaged")

@@ -29,6 +29,7 @@ from parcours import inventory, stores
 from parcours.core.errors import FieldError, InvalidInput
 from parcours.orders import payments
 from parcours.orders.models import (
+    HANDED_OVER,
     RETURN_CONDITIONS,
     RETURN_REASONS,
     Order,
@@ -46,7 +47,6 @@ from parcours.orders.service import (
     segment_products,
 )
 
-HANDED_OVER = ("shipped", "collected", "delivered")
 RESOLUTIONS = ("refund", "exchange")
 CHANNELS = ("store", "post")
 

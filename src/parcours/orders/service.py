@@ -309,19 +309,31 @@ def emit(
 TRACKING_CONSUMER = "orders.tracking"
 
 
-def _who(session: Session, order: Order) -> tuple[dict[str, str], dict[str, str]]:
-    """The Segment ids of the order's events, and the traits that tie them to the buyer's
-    profile when no user id does (its email or phone, else the order's own)."""
-    ids = {"anonymousId": order.anonymous_id or f"order-{order.number}"}
+def segment_ids(
+    session: Session, anonymous_id: str, customer_id: uuid.UUID | None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The Segment ids of events about a customer's cart or order (`anonymous_id`, plus
+    the user id the identity graph knows them by), and, when no user id names them, the
+    email or phone of their profile that an `identify` can tie the events with."""
+    ids = {"anonymousId": anonymous_id}
     traits: dict[str, str] = {}
-    if order.customer_id is not None:
-        for identifier in customers.identifiers_of(session, order.customer_id):
+    if customer_id is not None:
+        for identifier in customers.identifiers_of(session, customer_id):
             if identifier.kind == "user_id":
                 ids["userId"] = identifier.value
                 return ids, {}
             if identifier.kind in ("email", "phone"):
                 traits.setdefault(identifier.kind, identifier.value)
-    if not traits and order.erased_at is None:
+    return ids, traits
+
+
+def _who(session: Session, order: Order) -> tuple[dict[str, str], dict[str, str]]:
+    """The Segment ids of the order's events, and the traits that tie them to the buyer's
+    profile when no user id does (its email or phone, else the order's own)."""
+    ids, traits = segment_ids(
+        session, order.anonymous_id or f"order-{order.number}", order.customer_id
+    )
+    if "userId" not in ids and not traits and order.erased_at is None:
         traits = {k: v for k, v in (("email", order.email), ("phone", order.phone)) if v}
     return ids, traits
 
