@@ -94,19 +94,14 @@ def _drop_offs(session: Session) -> list[tuple[str, Any]]:
     """Where goods can be returned: ("store", store) for each store taking returns, and
     ("post", warehouse) for the warehouse receiving parcels."""
     places: list[tuple[str, Any]] = []
-    cursor = None
-    while True:
-        page = stores.list_stores(session, cursor, limit=500)
-        for place in page.items:
-            if not place.active:
-                continue
-            if place.kind == "store" and "returns" in (place.services or []):
-                places.append(("store", place))
-            elif place.kind == "warehouse" and not any(k == "post" for k, _ in places):
-                places.append(("post", place))
-        cursor = page.next_cursor
-        if not cursor:
-            return sorted(places, key=lambda item: (item[0] == "store", item[1].city))
+    for place in stores.all_locations(session):
+        if not place.active:
+            continue
+        if place.kind == "store" and "returns" in (place.services or []):
+            places.append(("store", place))
+        elif place.kind == "warehouse" and not any(k == "post" for k, _ in places):
+            places.append(("post", place))
+    return sorted(places, key=lambda item: (item[0] == "store", item[1].city))
 
 
 @router.get("/{token}", response_class=HTMLResponse)

@@ -253,7 +253,7 @@ def _counter_stores(session: Session, context: ConsoleContext) -> list[Any]:
     """The stores whose counter this user may run: their own, or every store for admins."""
     ids = staff_store_ids(session, context)
     if ids is None:
-        ids = [s.id for s in stores.list_stores(session, limit=500).items if s.kind == "store"]
+        ids = [s.id for s in stores.all_locations(session) if s.kind == "store"]
     rows = stores.locations(session, ids)
     return sorted(rows.values(), key=lambda where: where.code)
 

@@ -332,18 +332,12 @@ def load_network(
 def all_sites(
     session: Session, ship_capacity_left: Mapping[uuid.UUID, int] | None = None
 ) -> dict[uuid.UUID, Site]:
-    """Every active store and warehouse (one query per 500 of them)."""
-    sites: dict[uuid.UUID, Site] = {}
-    cursor: str | None = None
+    """Every active store and warehouse (one query)."""
     left = ship_capacity_left or {}
-    while True:
-        page = stores.list_stores(session, cursor, limit=500)
-        for s in page.items:
-            if not s.active:
-                continue
-            sites[s.id] = Site(
-                s.id, s.code, s.name, s.kind, s.lat, s.lon, tuple(s.services or ()), left.get(s.id)
-            )
-        cursor = page.next_cursor
-        if not cursor:
-            return sites
+    return {
+        s.id: Site(
+            s.id, s.code, s.name, s.kind, s.lat, s.lon, tuple(s.services or ()), left.get(s.id)
+        )
+        for s in stores.all_locations(session)
+        if s.active
+    }

@@ -111,6 +111,12 @@ def list_stores(session: Session, cursor: str | None = None, limit: int = 50) ->
     return paginate(session, select(Store), Store.id, cursor, limit)
 
 
+def all_locations(session: Session) -> list[Store]:
+    """Every store and warehouse, active or not, in one query (in the order `list_stores`
+    pages them), for callers that must consider the whole network at once."""
+    return list(session.scalars(select(Store).order_by(Store.id)))
+
+
 def get_store_by_code(session: Session, code: str) -> Store:
     store = session.scalar(select(Store).where(Store.code == code))
     if store is None:
