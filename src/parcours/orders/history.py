@@ -267,8 +267,7 @@ def _rows_of(numbers: _Numbers, item: PastOrder, rows: _Rows) -> None:
 
 
 def _vat(line: PastLine) -> int:
-    total = line.unit_price * line.quantity - line.discount
-    return total - round(total * 10_000 / (10_000 + line.vat_rate_bp))
+    return service.included_vat(line.unit_price * line.quantity - line.discount, line.vat_rate_bp)
 
 
 def _timeline(

@@ -29,8 +29,8 @@ from parcours import customers, inventory, stores
 from parcours.core.errors import Conflict, InvalidInput
 from parcours.core.imports import ImportRejected, RowError, read_rows
 from parcours.orders.models import Fulfilment, Order, OrderLine, Payment
-from parcours.orders.pos import SkuInfo, sku_details, vat_part
-from parcours.orders.service import ORDER_COMPLETED, add_event, emit, order_number
+from parcours.orders.pos import SkuInfo, sku_details
+from parcours.orders.service import ORDER_COMPLETED, add_event, emit, included_vat, order_number
 
 COLUMNS = (
     "order_id", "date", "sku", "quantity", "unit_price", "email",
@@ -268,5 +268,5 @@ def _line(line_no: int, line: MarketplaceLine, info: SkuInfo) -> OrderLine:
     return OrderLine(
         line_no=line_no, sku=line.sku, name=info.name, category=info.category,
         quantity=line.quantity, unit_price=line.unit_price, vat_rate_bp=info.vat_rate_bp,
-        discount=0, total=total, vat=vat_part(total, info.vat_rate_bp), returned_quantity=0,
+        discount=0, total=total, vat=included_vat(total, info.vat_rate_bp), returned_quantity=0,
     )  # fmt: skip

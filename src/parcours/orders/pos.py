@@ -21,7 +21,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -39,7 +38,7 @@ from parcours.core.errors import (
     ParcoursError,
 )
 from parcours.orders.models import Fulfilment, Order, OrderLine, Payment
-from parcours.orders.service import ORDER_COMPLETED, add_event, emit, order_number
+from parcours.orders.service import ORDER_COMPLETED, add_event, emit, included_vat, order_number
 
 SOURCE = "pos"
 MAX_BATCH = 500
@@ -141,37 +140,13 @@ class SkuInfo:
 # ------------------------------------------------------------------ shared with imports
 
 
-def vat_part(total: int, vat_rate_bp: int) -> int:
-    """The VAT inside a VAT-inclusive amount in cents (half-to-even rounded)."""
-    excl = (Decimal(total) * 10_000 / Decimal(10_000 + vat_rate_bp)).quantize(
-        Decimal(1), rounding=ROUND_HALF_EVEN
-    )
-    return total - int(excl)
-
-
 def sku_details(session: Session, skus: Sequence[str]) -> dict[str, SkuInfo]:
-    """Name, category and VAT rate of the known SKUs among `skus` (unknown ones absent).
-
-    The catalogue facade finds products by code; a variant's SKU is its product's code
-    plus suffixes (`ROBE-LIN-S` of `ROBE-LIN`), so the candidates are its prefixes.
-    """
-    wanted = catalog.known_skus(session, skus)
-    found: dict[str, SkuInfo] = {}
-    tried: set[str] = set()
-    for sku in sorted(wanted):
-        parts = sku.split("-")
-        for cut in range(len(parts), 0, -1):
-            code = "-".join(parts[:cut])
-            if sku in found or code in tried:
-                continue
-            tried.add(code)
-            try:
-                view = catalog.get_product(session, code)
-            except NotFound:
-                continue
-            info = SkuInfo(view.product.name_fr, view.category.code, view.product.vat_rate_bp)
-            found.update({v.sku: info for v in view.variants if v.sku in wanted})
-    return found
+    """Name, category and VAT rate of the known SKUs among `skus` (unknown ones absent),
+    in one query."""
+    return {
+        sku: SkuInfo(label.name_fr, label.category, label.vat_rate_bp)
+        for sku, label in catalog.sku_labels(session, skus).items()
+    }
 
 
 def store_by_reference(session: Session, reference: str) -> Any:
@@ -441,7 +416,7 @@ def _line(line_no: int, line: ReceiptLine, info: SkuInfo) -> OrderLine:
         vat_rate_bp=info.vat_rate_bp,
         discount=line.discount,
         total=line.total,
-        vat=vat_part(line.total, info.vat_rate_bp),
+        vat=included_vat(line.total, info.vat_rate_bp),
         returned_quantity=0,
     )
 

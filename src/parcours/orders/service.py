@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -112,6 +113,19 @@ def order_number(session: Session, channel: str, at: datetime) -> str:
 
 def return_number(session: Session, at: datetime) -> str:
     return next_number(session, RETURN_LETTER, at)
+
+
+# ------------------------------------------------------------------ money
+
+
+def included_vat(total: int, vat_rate_bp: int) -> int:
+    """The VAT inside a VAT-inclusive amount in cents, the net part rounded half to even
+    (as the catalogue's `vat_split` does) — for recorded sales: till receipts,
+    marketplace imports and history."""
+    excl = (Decimal(total) * 10_000 / Decimal(10_000 + vat_rate_bp)).quantize(
+        Decimal(1), rounding=ROUND_HALF_EVEN
+    )
+    return total - int(excl)
 
 
 # ------------------------------------------------------------------ the customer's link
