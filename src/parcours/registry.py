@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the CLI imports this module; FastAPI loads only when servin
 def metadata() -> MetaData:
     """Every table, for Alembic."""
     # Importing the model modules registers their tables on Base.metadata.
+    from parcours.analytics import models as analytics_models
     from parcours.catalog import models as catalog_models
     from parcours.core import models as core_models
     from parcours.core.db import Base
@@ -33,6 +34,7 @@ def metadata() -> MetaData:
     from parcours.orders import models as orders_models
     from parcours.stores import models as stores_models
 
+    assert analytics_models
     assert catalog_models
     assert core_models
     assert customers_models
@@ -43,6 +45,9 @@ def metadata() -> MetaData:
 
 
 def api_routers() -> list[APIRouter]:
+    from parcours.analytics.api import router as analytics_router
+    from parcours.analytics.attribution_api import router as attribution_router
+    from parcours.analytics.value_api import router as value_router
     from parcours.catalog.api import router as catalog_router
     from parcours.core.api import router as admin_router
     from parcours.core.webhooks_api import router as webhooks_router
@@ -71,10 +76,14 @@ def api_routers() -> list[APIRouter]:
         tracking_router,
         inventory_router,
         catalog_router,
+        analytics_router,
+        attribution_router,
+        value_router,
     ]
 
 
 def page_routers() -> list[APIRouter]:
+    from parcours.analytics.pages import router as analytics_pages
     from parcours.catalog.pages import router as catalog_pages
     from parcours.customers.matching_pages import router as matching_pages
     from parcours.customers.pages import router as customers_pages
@@ -95,6 +104,7 @@ def page_routers() -> list[APIRouter]:
         store_locator_page,
         inventory_pages,
         catalog_pages,
+        analytics_pages,
     ]
 
 

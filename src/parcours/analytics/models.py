@@ -1,0 +1,3 @@
+"""Tables of the insight context."""
+
+from __future__ import annotations
