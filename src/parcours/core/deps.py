@@ -44,6 +44,7 @@ def get_session(db: Annotated[Database, Depends(get_database)]) -> Iterator[Sess
 
 
 DbSession = Annotated[Session, Depends(get_session)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 

@@ -14,6 +14,7 @@ from parcours.customers.consent import (
     current_consents,
     unsubscribe_url,
 )
+from parcours.customers.facts import customer_facts, event_facts, profile_keys
 from parcours.customers.identity import (
     IDENTIFIER_KINDS,
     Identifier,
@@ -52,6 +53,7 @@ from parcours.customers.profile_traits import (
 from parcours.customers.service import (
     add_customers,
     count_customers,
+    customer_ids_by_number,
     get_customer,
     list_customers,
     normalise_email,
@@ -116,7 +118,10 @@ __all__ = [
     "count_customers",
     "count_pending_matches",
     "current_consents",
+    "customer_facts",
+    "customer_ids_by_number",
     "erase_identity",
+    "event_facts",
     "export_identity",
     "get_customer",
     "identifiers_of",
@@ -129,6 +134,7 @@ __all__ = [
     "normalise_email",
     "observe",
     "periodic_jobs",
+    "profile_keys",
     "refresh_profiles",
     "resolve",
     "run_matching",

@@ -11,14 +11,11 @@ nothing). The same SQL runs on DuckDB, embedded, or on Spark for large files.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
@@ -27,10 +24,8 @@ import splink.comparison_library as cl
 from splink import ColumnExpression, DuckDBAPI, Linker, SettingsCreator, block_on
 
 from parcours.core.errors import InvalidInput
+from parcours.core.spark import spark_session as spark_session
 from parcours.customers.matching_records import ENGINES, FIELDS, TRAINING, Rule
-
-if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
 
 # Splink reports each step at INFO: the summary of a run is ours to print.
 logging.getLogger("splink").setLevel(logging.WARNING)
@@ -228,45 +223,6 @@ def _training_rules(fields: Sequence[str]) -> list[Rule]:
 
 
 # ------------------------------------------------------------------ engines
-
-_spark_lock = threading.Lock()
-_spark: SparkSession | None = None
-
-
-def spark_session() -> SparkSession:
-    """The process's Spark session in local mode (started once: it takes ~5 s)."""
-    global _spark
-    with _spark_lock:
-        if _spark is None:
-            _spark = _start_spark()
-        return _spark
-
-
-def _start_spark() -> SparkSession:
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    try:
-        from pyspark.sql import SparkSession
-        from splink.backends.spark import similarity_jar_location
-    except ImportError:
-        raise InvalidInput(
-            "The Spark engine needs PySpark: install Parcours with the spark extra "
-            "(pip install 'parcours[spark]') and Java 17."
-        ) from None
-    work = tempfile.mkdtemp(prefix="parcours-spark-")
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("parcours-matching")
-        .config("spark.jars", similarity_jar_location())
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.default.parallelism", "2")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.local.dir", work)
-        .config("spark.sql.warehouse.dir", os.path.join(work, "warehouse"))
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    return session
 
 
 def _database_api(engine: str) -> Any:

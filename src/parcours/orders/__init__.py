@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from parcours.orders.history import PastLine, PastOrder, load_history
+from parcours.orders.facts import order_facts, sales_line_facts
+from parcours.orders.history import PastLine, PastOrder, load_history, load_history_frames
 from parcours.orders.lifecycle import EXPIRE_PICKUPS_JOB, expire_pickups_job
 from parcours.orders.models import (
     FULFILMENT_MODES,
@@ -48,7 +49,10 @@ __all__ = [
     "find_order",
     "get_order",
     "load_history",
+    "load_history_frames",
     "notification_consumer",
+    "order_facts",
     "personal_data_handler",
+    "sales_line_facts",
     "tracking_consumer",
 ]

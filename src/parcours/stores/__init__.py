@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import typer
 
+from parcours.stores.facts import store_codes
 from parcours.stores.hours import OpeningSchedule, closes_at, is_open, next_opening
 from parcours.stores.locator import (
     NearbyStore,
@@ -77,6 +78,7 @@ __all__ = [
     "remove_exception",
     "resolve_place",
     "set_exception",
+    "store_codes",
     "store_ids_by_code",
     "update_store",
     "validate_store",
