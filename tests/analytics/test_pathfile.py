@@ -1,0 +1,174 @@
+"""The common path file: parsing, bad files reported by line and column, and the
+`parcours analytics attribution` command that reads it."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from parcours.analytics.attribution import Paths
+from parcours.analytics.pathfile import _read_checked, read_paths, write_paths
+from parcours.core.errors import InvalidInput
+from parcours.core.imports import ImportRejected
+
+GOOD = (
+    "path;total_conversions;total_conversion_value;total_null\n"
+    " email > web > store visit ;2;100.5;3\n"
+    "web;1;30;0\n"
+    "email>email>web;1;50;4\n"
+)
+
+
+def test_reads_paths_trimming_touches() -> None:
+    paths = read_paths(io.StringIO(GOOD))
+    assert list(paths.sequences()) == [
+        ("email", "web", "store visit"),
+        ("web",),
+        ("email", "email", "web"),
+    ]
+    assert paths.conversions.tolist() == [2, 1, 1]
+    assert paths.value.tolist() == [100.5, 30, 50]
+    assert paths.nulls.tolist() == [3, 0, 4]
+
+
+def test_value_and_null_columns_are_optional() -> None:
+    paths = read_paths(io.StringIO("total_conversions,path\n3,a>b\n"), sep=",")
+    assert paths.conversions.tolist() == [3]
+    assert paths.value.tolist() == [0]
+    assert paths.nulls.tolist() == [0]
+
+
+def test_round_trip_through_write_paths() -> None:
+    out = io.StringIO()
+    write_paths(out, read_paths(io.StringIO(GOOD)))
+    again = read_paths(io.StringIO(out.getvalue()))
+    assert next(iter(again.sequences())) == ("email", "web", "store visit")
+    assert again.value.tolist() == [100.5, 30, 50]
+
+
+def test_a_missing_column_is_named() -> None:
+    with pytest.raises(InvalidInput, match="lacks the column\\(s\\) total_conversions"):
+        read_paths(io.StringIO("path;conversions\na;1\n"))
+
+
+def test_an_empty_file_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="empty"):
+        read_paths(io.StringIO(""))
+
+
+@pytest.mark.parametrize(
+    ("line", "column", "message"),
+    [
+        ("a>b;two;0;0", "total_conversions", "'two' is not a number"),
+        ("a>b;1;0;-3", "total_null", "'-3' is negative"),
+        ("a>b;1;nan;0", "total_conversion_value", "not a finite number"),
+        (";1;0;0", "path", "empty path"),
+        ("a>>b;1;0;0", "path", "empty touch"),
+        ("a;0;12;0", "total_conversion_value", "value without conversions"),
+    ],
+)
+def test_bad_rows_are_reported_with_line_and_column(line: str, column: str, message: str) -> None:
+    text = "path;total_conversions;total_conversion_value;total_null\nok;1;1;1\n" + line + "\n"
+    with pytest.raises(ImportRejected) as caught:
+        read_paths(io.StringIO(text))
+    [error] = caught.value.row_errors
+    assert (error.row, error.column) == (3, column)
+    assert message in error.message
+
+
+def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PARCOURS_")}
+    environment.update({"PARCOURS_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"})
+    return subprocess.run(
+        [sys.executable, "-m", "parcours", "analytics", "attribution", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=tmp_path,
+        timeout=120,
+    )
+
+
+def test_command_writes_channel_conversions_value_csv(tmp_path: Path) -> None:
+    file = tmp_path / "paths.csv"
+    file.write_text(GOOD)
+    result = run_cli(tmp_path, str(file), "--model", "last")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "channel,conversions,value",
+        "store visit,2,100.5",
+        "web,2,80",
+        "email,0,0",
+    ]
+    markov = run_cli(tmp_path, str(file), "--model", "markov", "--order", "2")
+    assert markov.returncode == 0, markov.stderr
+    rows = [line.split(",") for line in markov.stdout.splitlines()[1:]]
+    assert sum(float(r[1]) for r in rows) == pytest.approx(4)
+
+
+def test_command_reports_a_bad_file_and_exits_2(tmp_path: Path) -> None:
+    file = tmp_path / "paths.csv"
+    file.write_text("path|total_conversions\na>b|x\n")
+    result = run_cli(tmp_path, str(file), "--sep", "|")
+    assert result.returncode == 2
+    assert "line 2, column total_conversions: 'x' is not a number" in result.stderr
+    assert result.stdout == ""
+
+
+def test_command_refuses_an_unknown_model_with_exit_2(tmp_path: Path) -> None:
+    file = tmp_path / "paths.csv"
+    file.write_text(GOOD)
+    result = run_cli(tmp_path, str(file), "--model", "u_shaped")
+    assert result.returncode == 2
+    assert "Unknown attribution model 'u_shaped'" in result.stderr
+
+
+def same_paths(a: Paths, b: Paths) -> None:
+    assert a.channels == b.channels
+    for name in ("offsets", "touches", "conversions", "value", "nulls"):
+        assert getattr(a, name).tolist() == getattr(b, name).tolist()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        GOOD,
+        "\ufeffPath ; Total_Conversions\r\nsocial>web;3\r\n\r\nweb ;1\r\n",
+        'path;total_conversions;total_null;extra\n"a;b>c";1;0;x\nc>a;1;1;y\n',
+        "path;total_conversions\n;;\nweb;1\n",
+    ],
+)
+def test_the_fast_reader_gives_what_the_checked_parser_gives(text: str) -> None:
+    # A quoted separator, odd headers, CRLF, a blank row: the fast reader reads the
+    # first three; the blank row makes it step aside for the checked parser.
+    checked = _read_checked(io.StringIO(text.removeprefix("\ufeff"), newline=""), ";", ">")
+    same_paths(read_paths(io.BytesIO(text.encode())), checked)
+    same_paths(read_paths(io.StringIO(text)), checked)
+
+
+def test_a_bad_count_found_by_the_fast_reader_is_reported_by_line() -> None:
+    text = "path;total_conversions;total_null\na>b;1;0\nc>a;b;1\nc;2;-1\n"
+    with pytest.raises(ImportRejected) as rejected:
+        read_paths(io.BytesIO(text.encode()))
+    assert [(e.row, e.column) for e in rejected.value.row_errors] == [
+        (3, "total_conversions"),
+        (4, "total_null"),
+    ]
+
+
+def test_the_fast_reader_handles_a_large_file_like_the_checked_parser() -> None:
+    rng = np.random.default_rng(3)
+    names = ["web", "app", "email", "store visit", "call centre"]
+    lines = ["path;total_conversions;total_conversion_value;total_null"]
+    for _ in range(2000):
+        touches = rng.choice(names, size=rng.integers(1, 6))
+        conv = int(rng.integers(0, 3))
+        lines.append(f"{' > '.join(touches)};{conv};{conv * 12.5};{int(rng.integers(0, 3))}")
+    text = "\n".join(lines) + "\n"
+    same_paths(read_paths(io.StringIO(text)), _read_checked(io.StringIO(text), ";", ">"))
