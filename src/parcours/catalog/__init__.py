@@ -44,6 +44,7 @@ from parcours.catalog.service import (
 )
 from parcours.catalog.transfer import (
     ImportReport,
+    add_imported_products,
     export_rows,
     import_file,
     import_rows,
@@ -94,6 +95,7 @@ __all__ = [
     "add_brand",
     "add_category",
     "add_channel",
+    "add_imported_products",
     "add_listings",
     "align_price",
     "cli_app",

@@ -27,6 +27,8 @@ from parcours.catalog.gtin import gtin_problem
 from parcours.catalog.models import Brand, Category, Channel, Media, Price, Product, Variant
 from parcours.catalog.service import (
     CODE_PATTERN,
+    add_brand,
+    add_category,
     current_prices_stmt,
     parse_vat_rate,
     refresh_search,
@@ -521,3 +523,47 @@ def export_text(session: Session, at: datetime, fmt: str) -> str:
     buffer = io.StringIO()
     write_export(export_rows(session, at), buffer, fmt)
     return buffer.getvalue()
+
+
+IMPORTED_BRAND = "unbranded"
+IMPORTED_CATEGORY = "imported"
+
+
+def add_imported_products(session: Session, now: datetime, names: dict[str, str]) -> int:
+    """Products for SKUs met in imported sales history but absent from the catalogue
+    (`names`: sku -> description): one product per SKU, code = SKU, under the brand
+    `unbranded` and the category `imported` (created if missing), unpriced and unlisted,
+    for the merchandisers to complete. Bulk path; how many were created."""
+    missing = {sku: name for sku, name in names.items() if sku}
+    known = _known_variant_skus(session, missing)
+    missing = {s: n for s, n in missing.items() if s not in known}
+    if not missing:
+        return 0
+    if session.scalar(select(Brand.id).where(Brand.code == IMPORTED_BRAND)) is None:
+        add_brand(session, IMPORTED_BRAND, "Unbranded")
+    if session.scalar(select(Category.id).where(Category.code == IMPORTED_CATEGORY)) is None:
+        add_category(session, IMPORTED_CATEGORY, "Importés", "Imported")
+    rows = [
+        (
+            number,
+            {
+                "product_code": sku,
+                "brand": IMPORTED_BRAND,
+                "category": IMPORTED_CATEGORY,
+                "name_fr": (name or sku)[:200],
+                "sku": sku,
+            },
+        )
+        for number, (sku, name) in enumerate(sorted(missing.items()), start=1)
+    ]
+    report = import_rows(session, now, rows)
+    return report.variants
+
+
+def _known_variant_skus(session: Session, skus: Iterable[str]) -> set[str]:
+    wanted = sorted(set(skus))
+    found: set[str] = set()
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
+        found.update(session.scalars(select(Variant.sku).where(Variant.sku.in_(chunk))))
+    return found

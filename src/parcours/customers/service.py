@@ -66,6 +66,23 @@ def add_customers(
     return [row["id"] for row in prepared]
 
 
+def customer_ids_by_number(session: Session, numbers: Iterable[str]) -> dict[str, uuid.UUID]:
+    """Ids of the customers holding these customer numbers, merged profiles followed to
+    their survivor (unknown numbers are absent from the answer)."""
+    wanted = sorted(set(numbers))
+    found: dict[str, uuid.UUID] = {}
+    for start in range(0, len(wanted), 5_000):
+        rows = session.execute(
+            select(Customer.customer_number, Customer.id, Customer.merged_into_id).where(
+                Customer.customer_number.in_(wanted[start : start + 5_000])
+            )
+        )
+        for number, customer_id, merged_into in rows:
+            if number is not None:
+                found[number] = merged_into or customer_id
+    return found
+
+
 def count_customers(session: Session) -> int:
     """Live profiles: those merged into another are counted once, as the survivor."""
     live = select(func.count()).select_from(Customer).where(Customer.merged_into_id.is_(None))

@@ -1,0 +1,348 @@
+"""Sales history import: line-level sales from the old tills and web shop become past
+orders (`parcours import transactions FILE.csv[.gz] --map COLUMN=FIELD ...`).
+
+One row is one sold line. FIELDS says what each row may hold; `--map` names the file's
+column for a field when the header differs (`--map InvoiceNo=invoice`). Rows sharing an
+invoice become one order (its date is the earliest of its rows). A row with a negative
+quantity, or an invoice starting with `C` (a credit note), is a return: it is matched to
+the latest earlier sale of the same SKU to the same customer in the file, and recorded
+as units brought back on that line. Unknown SKUs become products (catalog facade),
+unknown customer numbers become customers (customers facade); stores must exist.
+
+The file is read and checked in columns (pyarrow, pandas), never row by row, and written
+through `orders.load_history_frames`: bad rows are reported as (row, column, message)
+and kept out; importing the same file again adds nothing (orders are keyed by source
+and invoice).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd  # type: ignore[import-untyped]
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from sqlalchemy.orm import Session
+
+from parcours import catalog, customers, orders, stores
+from parcours.core.errors import InvalidInput
+from parcours.core.imports import ImportRejected, RowError
+
+FIELDS = {
+    "invoice": "invoice or receipt number (required); a leading C marks a credit note",
+    "sku": "product SKU (required)",
+    "description": "product name, used for SKUs not in the catalogue",
+    "quantity": "units, a whole number (required); negative for a return",
+    "unit_price": "price of one unit, VAT included, in currency units (e.g. 12.90)",
+    "line_total": "amount of the line, VAT included, in currency units (instead of unit_price)",
+    "date": "when it was sold (required), ISO 8601; without a zone it is taken as UTC",
+    "customer": "customer number (created if unknown)",
+    "store": "store code (must exist); absent for web sales",
+    "country": "two-letter country of new customers",
+    "channel": "web, app, store, call_centre, marketplace or social (default: store when "
+    "a store is given, else web)",
+}
+REQUIRED = ("invoice", "sku", "quantity", "date")
+DEFAULT_SOURCE = "import"
+MAX_QUANTITY = 100_000
+
+
+@dataclass
+class TransactionsReport:
+    """What an import did: rows read; orders stored (new ones only: a re-import stores
+    none); good sale lines and those with returned units, in the file; products and
+    customers created; the rows refused."""
+
+    rows: int = 0
+    orders: int = 0
+    lines: int = 0
+    returns: int = 0
+    new_products: int = 0
+    new_customers: int = 0
+    rejected_rows: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+
+def parse_mapping(pairs: list[str]) -> dict[str, str]:
+    """`COLUMN=FIELD` pairs as {column: field}; an unknown field is refused."""
+    mapping: dict[str, str] = {}
+    for pair in pairs:
+        column, sep, name = pair.partition("=")
+        if not sep or not column.strip() or name.strip() not in FIELDS:
+            raise InvalidInput(
+                f"--map {pair!r}: write COLUMN=FIELD with FIELD one of {', '.join(FIELDS)}."
+            )
+        mapping[column.strip()] = name.strip()
+    return mapping
+
+
+def read_transactions(path: Path, mapping: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The file's rows as text columns named after FIELDS (plus `row`, the CSV line
+    number); `.gz` files are read compressed. Unmapped columns are ignored."""
+    try:
+        table = pacsv.read_csv(
+            path,
+            convert_options=pacsv.ConvertOptions(
+                column_types=_all_text(path), strings_can_be_null=True
+            ),
+        )
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InvalidInput(f"Cannot read {path.name} as CSV: {exc}") from None
+    names = dict(mapping or {})
+    renamed = {c: names.get(c, c) for c in table.column_names}
+    if len(set(renamed.values())) < len(renamed):
+        raise InvalidInput("Two columns map to the same field: check --map.")
+    table = table.rename_columns([renamed[c] for c in table.column_names])
+    # Trimmed in Arrow (vectorised), blanks as nulls: pandas' string methods are loops.
+    trimmed = [pc.utf8_trim_whitespace(column) for column in table.columns]
+    blanks = [pc.if_else(pc.equal(c, ""), pa.scalar(None, pa.string()), c) for c in trimmed]
+    frame = pa.table(blanks, names=table.column_names).to_pandas()
+    frame = frame[[c for c in frame.columns if c in FIELDS]]
+    missing = [f for f in REQUIRED if f not in frame.columns]
+    if "unit_price" not in frame.columns and "line_total" not in frame.columns:
+        missing.append("unit_price or line_total")
+    if missing:
+        raise InvalidInput(
+            f"{path.name} has no column for {', '.join(missing)}: name them in the header "
+            "or map them with --map COLUMN=FIELD."
+        )
+    frame.insert(0, "row", np.arange(2, len(frame) + 2))
+    return frame
+
+
+def import_transactions(
+    session: Session,
+    now: datetime,
+    frame: pd.DataFrame,
+    source: str = DEFAULT_SOURCE,
+    keep_good_rows: bool = False,
+    warehouse: str | None = None,
+) -> TransactionsReport:
+    """Load the rows of `read_transactions` as past orders (see the module docstring).
+    All-or-nothing unless `keep_good_rows`. Web sales leave from `warehouse` (a code;
+    default: the first warehouse of the network)."""
+    report = TransactionsReport(rows=len(frame))
+    errors: list[pd.DataFrame] = []
+    lines = _parse(frame, errors)
+    lines = _resolve_stores(session, lines, errors)
+    sales = _with_returns(lines, errors)
+    bad = pd.concat(errors) if errors else pd.DataFrame(columns=["row", "column", "message"])
+    bad = bad.sort_values("row", kind="stable")
+    report.errors = [RowError(int(r), c, m) for r, c, m in bad.itertuples(index=False)]
+    report.rejected_rows = int(bad["row"].nunique())
+    if report.errors and not keep_good_rows:
+        raise ImportRejected(report.errors, report.rows)
+    # An invoice with a bad row is kept out whole: half an order is worse than none.
+    sales = sales[~sales["invoice"].isin(_invoices_of(frame, bad))]
+    if sales.empty:
+        return report
+    names = sales.drop_duplicates("sku").set_index("sku")["description"].fillna("")
+    report.new_products = catalog.add_imported_products(session, now, names.to_dict())
+    sales, report.new_customers = _resolve_customers(session, now, sales)
+    past_orders, past_lines = _frames(session, sales, source, warehouse)
+    report.orders = orders.load_history_frames(session, past_orders, past_lines)
+    report.lines = len(past_lines)
+    report.returns = int((past_lines["returned"] > 0).sum())
+    return report
+
+
+# ------------------------------------------------------------------ parsing in columns
+
+
+def _all_text(path: Path) -> dict[str, pa.DataType]:
+    """Every column read as text (a SKU like 00123 keeps its zeros); types come after."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as stream:
+        header = next(csv.reader(stream), [])
+    return {column: pa.string() for column in header}
+
+
+def _reject(errors: list[pd.DataFrame], rows: pd.Series, column: str, message: Any) -> None:
+    if len(rows):
+        errors.append(pd.DataFrame({"row": rows.to_numpy(), "column": column, "message": message}))
+
+
+def _parse(frame: pd.DataFrame, errors: list[pd.DataFrame]) -> pd.DataFrame:
+    out = pd.DataFrame({"row": frame["row"]})
+    ok = pd.Series(True, index=frame.index)
+    for name in ("invoice", "sku"):
+        text = frame[name].fillna("")
+        empty = text == ""
+        _reject(errors, frame.loc[empty, "row"], name, "is required")
+        out[name] = text
+        ok &= ~empty
+    too_long = out["sku"].str.len() > 64
+    _reject(errors, frame.loc[too_long & ok, "row"], "sku", "is longer than 64 characters")
+    ok &= ~too_long
+    quantity = pd.to_numeric(frame["quantity"], errors="coerce")
+    bad_q = quantity.isna() | (quantity != quantity.round()) | (quantity == 0)
+    bad_q |= quantity.abs() > MAX_QUANTITY
+    _reject(errors, frame.loc[bad_q, "row"], "quantity", "must be a non-zero whole number")
+    ok &= ~bad_q
+    out["quantity"] = quantity.fillna(0).astype(np.int64)
+    out["amount"], out["unit"] = _money(frame, out["quantity"], errors)
+    ok &= out["amount"].notna()
+    dates = pd.to_datetime(frame["date"], errors="coerce", utc=True, format="ISO8601")
+    _reject(errors, frame.loc[dates.isna(), "row"], "date", "is not a date (ISO 8601)")
+    ok &= dates.notna()
+    out["placed_at"] = dates
+    out["description"] = frame.get("description", pd.Series(None, index=frame.index))
+    for name in ("customer", "store", "country", "channel"):
+        out[name] = frame[name] if name in frame else pd.Series(None, index=frame.index)
+    default = pd.Series(np.where(out["store"].notna(), "store", "web"), index=frame.index)
+    channel = out["channel"].where(out["channel"].notna(), default)
+    bad_c = ~channel.isin(orders.ORDER_CHANNELS)
+    _reject(
+        errors,
+        frame.loc[bad_c, "row"],
+        "channel",
+        f"must be one of {', '.join(orders.ORDER_CHANNELS)}",
+    )
+    out["channel"] = channel
+    return out[ok & ~bad_c]
+
+
+def _money(
+    frame: pd.DataFrame, quantity: pd.Series, errors: list[pd.DataFrame]
+) -> tuple[pd.Series, pd.Series]:
+    """Line amount and unit price in cents (both positive; the sign is in the quantity).
+    From a line total, the unit price is rounded up and the difference is a discount."""
+    given = "line_total" if "line_total" in frame.columns else "unit_price"
+    value = pd.to_numeric(frame[given], errors="coerce")
+    bad = value.isna() | (value < 0) | (value > 1e9)
+    _reject(errors, frame.loc[bad, "row"], given, "must be an amount ≥ 0, e.g. 12.90")
+    cents = (value.abs() * 100).round()
+    units = quantity.abs().replace(0, 1)
+    if given == "unit_price":
+        amount, unit = cents * units, cents
+    else:
+        amount, unit = cents, np.ceil(cents / units)
+    return amount.where(~bad), unit.where(~bad)
+
+
+def _resolve_stores(
+    session: Session, lines: pd.DataFrame, errors: list[pd.DataFrame]
+) -> pd.DataFrame:
+    codes = lines["store"].dropna().unique().tolist()
+    ids = stores.store_ids_by_code(session, codes)
+    unknown = lines["store"].notna() & ~lines["store"].isin(list(ids))
+    _reject(
+        errors,
+        lines.loc[unknown, "row"],
+        "store",
+        "unknown store " + lines.loc[unknown, "store"].map(repr) + ": import the stores first",
+    )
+    lines = lines[~unknown].copy()
+    lines["store_id"] = lines["store"].map(ids)
+    return lines
+
+
+def _with_returns(lines: pd.DataFrame, errors: list[pd.DataFrame]) -> pd.DataFrame:
+    """The sale lines, each with the units later returned (`returned`) by the return
+    lines matched to it; returns matched to no sale are reported."""
+    is_return = (lines["quantity"] < 0) | lines["invoice"].str.startswith("C")
+    sales, returns = lines[~is_return].copy(), lines[is_return].copy()
+    sales["returned"] = 0
+    returns["quantity"] = returns["quantity"].abs()
+    if returns.empty:
+        return sales
+    # Each return goes to the latest earlier sale of its SKU to its customer.
+    keyed = sales.reset_index(drop=True).assign(sale=lambda f: np.arange(len(f)))
+    keyed = keyed[keyed["customer"].notna()].sort_values("placed_at")
+    wanted = returns[returns["customer"].notna()].sort_values("placed_at")
+    matched = pd.merge_asof(
+        wanted, keyed[["placed_at", "customer", "sku", "sale"]],
+        on="placed_at", by=["customer", "sku"], direction="backward",
+    )  # fmt: skip
+    orphan = returns["row"].isin(
+        set(returns["row"]) - set(matched.loc[matched["sale"].notna(), "row"])
+    )
+    _reject(
+        errors, returns.loc[orphan, "row"], "quantity",
+        "a return of a sale that is not in the file (same customer and SKU, earlier date)",
+    )  # fmt: skip
+    matched = matched[matched["sale"].notna()]
+    sales = sales.reset_index(drop=True)
+    back = matched.groupby("sale")["quantity"].sum()
+    sales.loc[back.index.astype(int), "returned"] = back.to_numpy()
+    return sales
+
+
+def _invoices_of(frame: pd.DataFrame, bad: pd.DataFrame) -> set[str]:
+    rows = frame.set_index("row")["invoice"]
+    return set(rows.reindex(bad["row"].unique()).dropna().str.strip())
+
+
+def _resolve_customers(
+    session: Session, now: datetime, sales: pd.DataFrame
+) -> tuple[pd.DataFrame, int]:
+    numbers = sales["customer"].dropna().unique().tolist()
+    known = customers.customer_ids_by_number(session, numbers)
+    new = [n for n in numbers if n not in known]
+    if new:
+        countries = sales.drop_duplicates("customer").set_index("customer")["country"]
+        rows = []
+        for number in new:
+            row: dict[str, Any] = {"customer_number": number[:32]}
+            country = countries.get(number)
+            if isinstance(country, str) and len(country) == 2 and country.isalpha():
+                row["country"] = country.upper()
+            rows.append(row)
+        ids = customers.add_customers(session, now, rows)
+        known.update(zip(new, ids, strict=True))
+    sales = sales.assign(customer_id=sales["customer"].map(known))
+    return sales, len(new)
+
+
+def _frames(
+    session: Session, sales: pd.DataFrame, source: str, warehouse: str | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    web_location = _warehouse(session, warehouse) if sales["store_id"].isna().any() else None
+    first = sales.sort_values("placed_at", kind="stable").groupby("invoice", sort=False)
+    heads = first.agg(
+        placed_at=("placed_at", "min"), channel=("channel", "first"),
+        store_id=("store_id", "first"), customer_id=("customer_id", "first"),
+    ).reset_index()  # fmt: skip
+    heads["store_id"] = heads["store_id"].astype(object).where(heads["store_id"].notna(), None)
+    heads["customer_id"] = (
+        heads["customer_id"].astype(object).where(heads["customer_id"].notna(), None)
+    )
+    heads["mode"] = np.where(heads["store_id"].notna(), "carry_out", "home_delivery")
+    heads["location_id"] = heads["store_id"].where(heads["store_id"].notna(), web_location)
+    past_orders = pd.DataFrame(
+        {
+            "source": source, "external_ref": heads["invoice"], "channel": heads["channel"],
+            "mode": heads["mode"], "placed_at": heads["placed_at"],
+            "location_id": heads["location_id"], "store_id": heads["store_id"],
+            "customer_id": heads["customer_id"], "currency": "EUR",
+        }
+    )  # fmt: skip
+    unit = sales["unit"].astype(np.int64)
+    quantity = sales["quantity"].astype(np.int64)
+    past_lines = pd.DataFrame(
+        {
+            "external_ref": sales["invoice"], "sku": sales["sku"],
+            "name": sales["description"].fillna(sales["sku"]).str.slice(0, 300),
+            "category": None, "quantity": quantity, "unit_price": unit,
+            "discount": unit * quantity - sales["amount"].astype(np.int64),
+            "vat_rate_bp": 2000, "returned": sales["returned"].astype(np.int64),
+        }
+    )  # fmt: skip
+    return past_orders, past_lines
+
+
+def _warehouse(session: Session, code: str | None) -> Any:
+    network = stores.all_locations(session)
+    for location in network:
+        if (code is None and location.kind == "warehouse") or location.code == code:
+            return location.id
+    where = f"the warehouse {code!r}" if code else "a warehouse"
+    raise InvalidInput(f"Web sales need {where} to leave from: add it to the stores first.")
