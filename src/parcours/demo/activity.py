@@ -118,11 +118,15 @@ def _moment(rng: random.Random, start: datetime, end: datetime) -> datetime:
     return at.replace(hour=rng.choice((9, 10, 11, 12, 13, 14, 15, 16, 17, 17, 18, 18, 19)))
 
 
-def _basket(run: DemoRun) -> tuple[list[dict[str, Any]], int]:
+def _basket(run: DemoRun, chosen: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], int]:
+    """A basket of one to three products; `chosen` (one the customer looked at) first."""
     rng = run.rng
     lines = []
     total = 0
-    for product in rng.sample(run.products, min(len(run.products), rng.choice((1, 1, 2, 3)))):
+    picked = rng.sample(run.products, min(len(run.products), rng.choice((1, 1, 2, 3))))
+    if chosen is not None:
+        picked = [chosen, *(p for p in picked if p["sku"] != chosen["sku"])][: max(len(picked), 1)]
+    for product in picked:
         quantity = 1 if rng.random() < 0.85 else 2
         lines.append(
             {
@@ -138,8 +142,10 @@ def _basket(run: DemoRun) -> tuple[list[dict[str, Any]], int]:
     return lines, total
 
 
-def _order(run: DemoRun, order_id: str, fulfilment: str) -> dict[str, Any]:
-    lines, total = _basket(run)
+def _order(
+    run: DemoRun, order_id: str, fulfilment: str, chosen: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    lines, total = _basket(run, chosen)
     return {
         "order_id": order_id,
         "total": total / 100,
@@ -150,8 +156,9 @@ def _order(run: DemoRun, order_id: str, fulfilment: str) -> dict[str, Any]:
     }
 
 
-def _product(run: DemoRun) -> dict[str, Any]:
-    product = run.rng.choice(run.products)
+def _product(run: DemoRun, product: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The properties of a product event (a random product unless one is given)."""
+    product = product or run.rng.choice(run.products)
     return {
         "product_id": product["product_id"],
         "sku": product["sku"],
@@ -196,14 +203,17 @@ def _web_session(
         if rng.random() < 0.2:
             context["campaign"] = rng.choice(CAMPAIGNS)
     stream.add(page_kind, at, channel, ids, name="Home", context=context, **extra)
+    if rng.random() < 0.3:
+        return  # a bounce: one page and gone
     at += timedelta(seconds=rng.randint(5, 60))
     if rng.random() < 0.4:
         props = {"query": rng.choice(SEARCHES)}
         stream.add("track", at, channel, ids, event="Products Searched", properties=props, **extra)
-    viewed = None
+    viewed = chosen = None
     for _ in range(rng.randint(1, 4)):
         at += timedelta(seconds=rng.randint(10, 120))
-        viewed = _product(run)
+        chosen = rng.choice(run.products)
+        viewed = _product(run, chosen)
         stream.add("track", at, channel, ids, event="Product Viewed", properties=viewed, **extra)
     if rng.random() < 0.15:
         at += timedelta(seconds=rng.randint(10, 90))
@@ -223,7 +233,7 @@ def _web_session(
         return
     at += timedelta(seconds=rng.randint(60, 600))
     mode = _online_mode(run, at)
-    order = _order(run, f"{channel[0].upper()}{stream.counter[0]:09d}", mode)
+    order = _order(run, f"{channel[0].upper()}{stream.counter[0]:09d}", mode, chosen)
     if mode != "home_delivery":
         home = stream.customer["preferred_store_id"] if stream.customer else None
         store = str(home) if home and rng.random() < 0.7 else rng.choice(store_ids)
@@ -289,9 +299,27 @@ def _customer_activity(
                 )
         _web_session(stream, at, "app", ids, store_ids, device_id=device)
     home = str(customer["preferred_store_id"])
+    app_ids = {"anonymousId": app_anonymous, **({"userId": user_id} if user_id else {})}
+    for _ in range(persona.store_purchases // 2 if persona.app_sessions else 0):
+        # The app notices a visit that ends without a purchase (store geofence).
+        store = home if rng.random() < 0.8 else rng.choice(store_ids)
+        at = _moment(rng, start, end)
+        _store_visit(stream, at, app_ids, store, device)
     for _ in range(persona.store_purchases):
         at = _moment(rng, start, end)
         store = home if rng.random() < 0.8 else rng.choice(store_ids)
+        if persona.app_sessions and rng.random() < 0.6:
+            _store_visit(stream, at - timedelta(minutes=rng.randint(5, 40)), app_ids, store, device)
+        researched = None
+        if user_id and persona.web_sessions and rng.random() < 0.35:
+            # Research online, purchase offline: the product was looked at on the web first.
+            researched = rng.choice(run.products)
+            seen = at - timedelta(days=rng.randint(1, 6), minutes=rng.randint(0, 600))
+            web_ids = {"anonymousId": browser, "userId": user_id}
+            stream.add(
+                "track", seen, "web", web_ids, event="Product Viewed",
+                properties=_product(run, researched),
+            )  # fmt: skip
         receipt = f"pos-{stream.counter[0] + 1:010d}"
         ids = {"anonymousId": receipt}
         if persona.scans_loyalty_card:
@@ -299,7 +327,7 @@ def _customer_activity(
             stream.add("identify", at, "store", ids, traits=traits, store_id=store)
         elif rng.random() < 0.35:  # an e-receipt by email
             stream.add("identify", at, "store", ids, traits={"email": email}, store_id=store)
-        order = _order(run, receipt.upper(), "carry_out")
+        order = _order(run, receipt.upper(), "carry_out", researched)
         order["payment_method"] = rng.choice(("card", "card", "card", "cash", "gift_card"))
         stream.add(
             "track", at, "store", ids, event="Order Completed", properties=order, store_id=store
@@ -322,6 +350,23 @@ def _customer_activity(
             stream.add(
                 "track", at, "email", {"userId": user_id}, event="Email Opened", properties=props
             )
+
+
+def _store_visit(
+    stream: _Stream, at: datetime, ids: dict[str, str], store: str, device: str
+) -> None:
+    """A visit to a store, seen by the app when the customer walks in."""
+    props = {"store_id": store, "detected_by": "geofence"}
+    stream.add(
+        "track",
+        at,
+        "store",
+        ids,
+        event="Store Visited",
+        properties=props,
+        store_id=store,
+        device_id=device,
+    )
 
 
 def _second_account(stream: _Stream, customer: dict[str, Any], index: int) -> None:

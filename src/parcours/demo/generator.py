@@ -27,6 +27,7 @@ from parcours.core.ids import id_at
 from parcours.demo.activity import generate_activity
 from parcours.demo.catalog import generate_catalog
 from parcours.demo.cities import City, french_cities
+from parcours.demo.footfall import generate_footfall
 from parcours.demo.holidays import december_sundays_before_christmas, french_public_holidays
 from parcours.demo.inventory import generate_inventory
 from parcours.demo.orders import generate_orders
@@ -406,6 +407,7 @@ STEPS: list[tuple[str, Callable[[DemoRun], None]]] = [
     ("customers", generate_customers),
     ("activity", generate_activity),
     ("orders", generate_orders),
+    ("footfall", generate_footfall),
     ("users", generate_users),
 ]
 
