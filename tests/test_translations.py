@@ -29,7 +29,19 @@ PO_FILE = SRC / "parcours" / "locale" / "fr" / "LC_MESSAGES" / "messages.po"
 # Words that French writes exactly as English does; any other msgid whose msgstr
 # equals it is an untranslated copy.
 SAME_IN_FRENCH = frozenset(
-    {"Action", "Activation", "active", "Code", "Commerce", "Console", "Description", "Services"}
+    {
+        "Action",
+        "Attribution",
+        "Activation",
+        "active",
+        "Code",
+        "Commerce",
+        "Console",
+        "Description",
+        "Drive",
+        "Segment",
+        "Services",
+    }
 )
 
 # A python-format conversion, or a lone `%`: the console's newstyle gettext always

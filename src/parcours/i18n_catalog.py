@@ -11,7 +11,7 @@ facade, which `parcours.web` may not import.
 
 from __future__ import annotations
 
-from parcours import registry
+from parcours import analytics, registry
 from parcours.core.auth import KEY_KINDS, ROLES
 from parcours.core.errors import PROBLEM_TYPES
 from parcours.core.http import _STATUS_TITLES
@@ -82,4 +82,5 @@ def dynamic_msgids() -> set[str]:
         | set(PAYMENT_STATUSES)
         | set(RETURN_REASONS)
         | set(RETURN_CONDITIONS)
+        | analytics.console_msgids()
     )

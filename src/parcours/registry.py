@@ -118,7 +118,7 @@ def consumers() -> list[Consumer]:
 
 def periodic_jobs() -> list[PeriodicJob]:
     """Time-driven jobs run by the worker alongside the consumers."""
-    from parcours import customers, orders
+    from parcours import analytics, customers, orders
     from parcours.core.webhooks import webhook_delivery_job
     from parcours.inventory import expire_reservations_job
 
@@ -127,6 +127,7 @@ def periodic_jobs() -> list[PeriodicJob]:
         orders.expire_pickups_job(),
         webhook_delivery_job(),
         *customers.periodic_jobs(personal_data_handlers()),
+        *analytics.periodic_jobs(),
     ]
 
 

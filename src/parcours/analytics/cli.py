@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from parcours.analytics import attribution_cli, metrics_cli, value_cli
+from parcours.analytics import attribution_cli, metrics_cli, reports_cli, value_cli
 
 analytics_app = typer.Typer(
     help="KPIs, funnels, paths, attribution, cohorts and lifetime value.", no_args_is_help=True
@@ -12,5 +12,5 @@ analytics_app = typer.Typer(
 export_app = typer.Typer(help="Export data for analytics engines.", no_args_is_help=True)
 import_app = typer.Typer(help="Import history from other systems.", no_args_is_help=True)
 
-for module in (metrics_cli, attribution_cli, value_cli):
+for module in (metrics_cli, attribution_cli, value_cli, reports_cli):
     module.register(analytics_app, export_app, import_app)

@@ -89,6 +89,16 @@ class Settings(BaseSettings):
     double_opt_in_hours: int = Field(
         default=72, ge=1, description="Hours a double opt-in confirmation link stays valid."
     )
+    analytics_engine: Literal["live", "duckdb", "spark"] = Field(
+        default="live",
+        description="Engine of the console's insight pages: the application database, or "
+        "DuckDB/Spark over ANALYTICS_PARQUET.",
+    )
+    analytics_parquet: str = Field(
+        default="",
+        description="Parquet export directory (`parcours export parquet DIR`) the duckdb and "
+        "spark engines read.",
+    )
     retention_anonymous_events_days: int = Field(
         default=395,
         ge=0,

@@ -240,7 +240,14 @@ NAVIGATION: dict[str, list[NavItem]] = {
         NavItem("Clienteling", "/console/clienteling", ("admin", "marketer", "staff")),
     ],
     "Activation": [],
-    "Insight": [],
+    "Insight": [
+        NavItem("Sales and channels", "/console/insight", ("admin", "marketer")),
+        NavItem("Journey funnel", "/console/insight/funnel", ("admin", "marketer")),
+        NavItem("Paths to purchase", "/console/insight/paths", ("admin", "marketer")),
+        NavItem("Attribution", "/console/insight/attribution", ("admin", "marketer")),
+        NavItem("Customer value", "/console/insight/value", ("admin", "marketer")),
+        NavItem("Report emails", "/console/insight/reports", ("admin", "marketer")),
+    ],
     "Settings": [
         NavItem("API keys", "/console/settings/keys", ("admin",)),
         NavItem("Users", "/console/settings/users", ("admin",)),

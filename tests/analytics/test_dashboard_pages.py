@@ -1,0 +1,201 @@
+"""The insight console pages: KPIs of the hand-built shop by channel, store and category,
+drill-down by filters, CSV downloads, and bad filters refused."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import httpx
+import pytest
+
+from parcours.core.clock import ManualClock
+from parcours.core.db import Database
+from tests import builders
+from tests.analytics import kpi_data
+from tests.web.test_console import HTML, log_in
+
+pytestmark = pytest.mark.anyio
+MARCH = {"start": "2026-03-01", "end": "2026-03-31", "grain": "week"}
+
+
+async def marketer_with_shop(client: httpx.AsyncClient, db: Database, clock: ManualClock) -> None:
+    """The hand-built shop of tests/analytics/kpi_data.py, and a marketer logged in."""
+    kpi_data.build(db)
+    builders.user(db, clock, role="marketer")
+    await log_in(client)
+
+
+async def test_the_overview_shows_the_shops_kpis_by_channel_and_store(
+    client: httpx.AsyncClient, db: Database, clock: ManualClock
+) -> None:
+    await marketer_with_shop(client, db, clock)
+    page = await client.get("/console/insight", params=MARCH, headers=HTML)
+    assert page.status_code == 200, page.text
+    assert 'data-metric="sales"' in page.text
+    assert "€230.00" in page.text  # 23,000 cents of merchandise in the month
+    assert 'id="trend-chart"' in page.text
+    assert "LYO-1" in page.text
+    assert "PAR-1" in page.text
+    assert "Robes" in page.text
+    assert "Accessoires" in page.text
+
+
+async def test_a_store_link_drills_down_to_that_store(
+    client: httpx.AsyncClient, db: Database, clock: ManualClock
+) -> None:
+    await marketer_with_shop(client, db, clock)
+    page = await client.get("/console/insight", params={**MARCH, "store": "PAR-1"}, headers=HTML)
+    assert page.status_code == 200, page.text
+    assert (
+        "€100.00" in page.text
+    )  # PAR-1: the drive order collected there (70) and a till sale (30)
+    download = await client.get(
+        "/console/insight", params={**MARCH, "store": "PAR-1", "download": "stores"}, headers=HTML
+    )
+    rows = list(csv.DictReader(io.StringIO(download.text)))
+    assert download.headers["content-type"].startswith("text/csv")
+    assert [r["store"] for r in rows] == ["PAR-1"]
+
+
+async def test_channel_figures_download_as_csv_in_cents(
+    client: httpx.AsyncClient, db: Database, clock: ManualClock
+) -> None:
+    await marketer_with_shop(client, db, clock)
+    response = await client.get(
+        "/console/insight", params={**MARCH, "download": "channels"}, headers=HTML
+    )
+    assert response.status_code == 200
+    rows = {r["channel"]: r for r in csv.DictReader(io.StringIO(response.text))}
+    assert rows["web"]["sales"] == "19000"
+    assert rows["store"]["sales"] == "4000"
+    assert rows["store"]["orders"] == "2"
+
+
+async def test_an_empty_period_shows_dashes_not_nan(
+    client: httpx.AsyncClient, db: Database, clock: ManualClock
+) -> None:
+    await marketer_with_shop(client, db, clock)
+    page = await client.get(
+        "/console/insight", params={"start": "2020-01-01", "end": "2020-01-31"}, headers=HTML
+    )
+    assert page.status_code == 200
+    assert "NaN" not in page.text
+    assert "nan" not in page.text.lower().split("<script")[0]
+    assert "No sale in this period." in page.text
+
+
+async def test_bad_filters_are_refused_with_the_reason(
+    client: httpx.AsyncClient, db: Database, clock: ManualClock
+) -> None:
+    builders.user(db, clock, role="marketer")
+    await log_in(client)
+    page = await client.get("/console/insight", params={"start": "yesterday"}, headers=HTML)
+    assert page.status_code == 422
+    assert "2026-01-31" in page.text
+    reversed_range = await client.get(
+        "/console/insight", params={"start": "2026-03-10", "end": "2026-03-01"}, headers=HTML
+    )
+    assert reversed_range.status_code == 422
+
+
+async def test_store_staff_cannot_open_the_insight_pages(
+    client: httpx.AsyncClient, db: Database, clock: ManualClock
+) -> None:
+    builders.user(db, clock, role="staff", store_ids=["LYO-1"])
+    await log_in(client)
+    page = await client.get("/console/insight", headers=HTML)
+    assert page.status_code == 403
+
+
+async def test_the_funnel_page_counts_visitors_at_each_journey_stage(
+    client: httpx.AsyncClient, db: Database, clock: ManualClock
+) -> None:
+    await marketer_with_shop(client, db, clock)
+    page = await client.get("/console/insight/funnel", params=MARCH, headers=HTML)
+    assert page.status_code == 200, page.text
+    assert 'id="funnel-chart"' in page.text
+    custom = await client.get(
+        "/console/insight/funnel",
+        params={
+            **MARCH,
+            "steps": "Product Viewed\nProduct Added\nOrder Completed",
+            "by": "channel",
+        },
+        headers=HTML,
+    )
+    assert custom.status_code == 200, custom.text
+    assert "Product Added" in custom.text
+    download = await client.get(
+        "/console/insight/funnel",
+        params={
+            **MARCH,
+            "steps": "Product Viewed\nOrder Completed",
+            "by": "channel",
+            "download": "funnel",
+        },
+        headers=HTML,
+    )
+    rows = list(csv.DictReader(io.StringIO(download.text)))
+    assert {r["channel"] for r in rows} >= {"web"}
+
+
+async def test_a_funnel_of_one_step_is_refused(
+    client: httpx.AsyncClient, db: Database, clock: ManualClock
+) -> None:
+    builders.user(db, clock, role="marketer")
+    await log_in(client)
+    page = await client.get(
+        "/console/insight/funnel", params={"steps": "Order Completed"}, headers=HTML
+    )
+    assert page.status_code == 422
+    assert "at least two steps" in page.text
+
+
+async def test_the_paths_page_lists_paths_with_offline_touches(
+    client: httpx.AsyncClient, db: Database, clock: ManualClock
+) -> None:
+    await marketer_with_shop(client, db, clock)
+    page = await client.get("/console/insight/paths", params=MARCH, headers=HTML)
+    assert page.status_code == 200, page.text
+    assert 'id="paths-chart"' in page.text
+    download = await client.get(
+        "/console/insight/paths", params={**MARCH, "download": "paths"}, headers=HTML
+    )
+    paths = {r["path"] for r in csv.DictReader(io.StringIO(download.text))}
+    assert "web" in paths
+
+
+async def test_the_attribution_page_credits_channels_under_every_model(
+    client: httpx.AsyncClient, db: Database, clock: ManualClock
+) -> None:
+    await marketer_with_shop(client, db, clock)
+    page = await client.get(
+        "/console/insight/attribution", params={**MARCH, "order": 2}, headers=HTML
+    )
+    assert page.status_code == 200, page.text
+    assert 'id="attribution-chart"' in page.text
+    download = await client.get(
+        "/console/insight/attribution", params={**MARCH, "download": "attribution"}, headers=HTML
+    )
+    rows = {r["channel"]: r for r in csv.DictReader(io.StringIO(download.text))}
+    assert "web" in rows
+    total = sum(float(r["last_conversions"]) for r in rows.values())
+    assert total == pytest.approx(sum(float(r["markov_conversions"]) for r in rows.values()))
+    refused = await client.get("/console/insight/attribution", params={"order": 7}, headers=HTML)
+    assert refused.status_code == 422
+
+
+async def test_the_value_page_shows_cohorts_segments_and_explains_a_missing_clv(
+    client: httpx.AsyncClient, db: Database, clock: ManualClock
+) -> None:
+    await marketer_with_shop(client, db, clock)
+    page = await client.get("/console/insight/value", params=MARCH, headers=HTML)
+    assert page.status_code == 200, page.text
+    assert 'id="cohort-chart"' in page.text
+    assert 'id="rfm-chart"' in page.text
+    assert "Lifetime value needs at least" in page.text  # two buyers are too few to fit
+    download = await client.get(
+        "/console/insight/value", params={**MARCH, "download": "rfm"}, headers=HTML
+    )
+    assert len(list(csv.DictReader(io.StringIO(download.text)))) == 2
