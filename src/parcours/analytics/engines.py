@@ -56,6 +56,14 @@ class Engine:
             for row in expr.to_pyarrow().to_pylist()
         ]
 
+    def materialize(self, expr: ir.Table, *index: str) -> ir.Table:
+        """`expr` computed once into an indexed temporary table (see `Facts.materialize`)."""
+        return self.facts.materialize(expr, *index)
+
+    def release(self) -> None:
+        """Drop the temporary tables made for this engine's queries."""
+        self.facts.release()
+
 
 def _plain(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
@@ -168,6 +176,7 @@ def open_engine(
     try:
         yield engine
     finally:
+        engine.release()
         if name != "spark":
             engine.backend.disconnect()
 

@@ -9,7 +9,7 @@ runs on each. Times are UTC without a zone; money is integer cents.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import ibis
@@ -96,9 +96,34 @@ class Facts:
     customers: ir.Table
     footfall: ir.Table
 
+    materialized: list[ir.Table] = field(default_factory=list, compare=False)
+
     def table(self, name: str) -> ir.Table:
         table: ir.Table = getattr(self, name)
         return table
+
+    def materialize(self, expr: ir.Table, *index: str) -> ir.Table:
+        """`expr` computed once into a temporary table (dropped with the connection),
+        indexed on `index` where the database has indexes. Multi-step queries (funnel
+        steps) join such tables: SQLite has no hash join and, on a subquery, builds its
+        temporary index on the wrong column, making each step quadratic."""
+        cached = expr.cache()  # the same expression gives the same table
+        backend = ibis.get_backend(cached)
+        table = cached.get_name().rsplit(".", 1)[-1]
+        if any(t.get_name().rsplit(".", 1)[-1] == table for t in self.materialized):
+            return cached
+        self.materialized.append(cached)
+        columns = ", ".join(f'"{column}"' for column in index)
+        if index and backend.name == "sqlite":
+            backend.raw_sql(f'CREATE INDEX temp."{table}_ix" ON "{table}" ({columns})')
+        elif index and backend.name == "postgres":
+            backend.raw_sql(f'CREATE INDEX "{table}_ix" ON "{table}" ({columns})')
+        return cached
+
+    def release(self) -> None:
+        """Drop the temporary tables `materialize` made."""
+        while self.materialized:
+            self.materialized.pop().release()
 
 
 def footfall_facts(dialect: str) -> Select[Any]:

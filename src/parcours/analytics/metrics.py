@@ -252,15 +252,22 @@ def _impulse_share(facts: Facts, query: MetricQuery) -> ir.Table:
         & facts.events.profile.notnull()
         & facts.events.sku.notnull()
     )
-    interest = interest.select(
-        profile=interest.profile, sku_seen=interest.sku, seen_s=interest.timestamp.epoch_seconds()
+    # One text key (customer and SKU), materialised and indexed: SQLite joins it by index.
+    interest = facts.materialize(
+        interest.select(
+            seen_key=interest.profile.concat("\x1f", interest.sku),
+            seen_s=interest.timestamp.epoch_seconds(),
+        ),
+        "seen_key",
+        "seen_s",
     )
-    keyed = lines.mutate(bought_s=lines.placed_at.epoch_seconds())
+    keyed = lines.mutate(
+        bought_s=lines.placed_at.epoch_seconds(), key=lines.customer.concat("\x1f", lines.sku)
+    )
     prior = keyed.join(
         interest,
         [
-            keyed.customer == interest.profile,
-            keyed.sku == interest.sku_seen,
+            keyed.key == interest.seen_key,
             interest.seen_s < keyed.bought_s,
             interest.seen_s >= keyed.bought_s - IMPULSE_WINDOW_S,
         ],

@@ -6,6 +6,7 @@ by the vendored ECharts, drill-down links and CSV downloads of its tables.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -157,7 +158,7 @@ def overview_page(
 def _store_chart(rows: list[dict[str, Any]]) -> dict[str, Any]:
     ranked = sorted(rows, key=lambda r: r.get("sales") or 0, reverse=True)[:15]
     return charts.bar_chart(
-        [str(r["store"]) for r in ranked], [(r.get("sales") or 0) / 100 for r in ranked]
+        [str(r["store"] or "—") for r in ranked], [(r.get("sales") or 0) / 100 for r in ranked]
     )
 
 
@@ -305,14 +306,16 @@ def attribution_page(
 # ------------------------------------------------------------------ customer value
 
 
-def _retention_chart(rows: list[dict[str, Any]], months: int) -> dict[str, Any]:
+def _retention_chart(
+    rows: list[dict[str, Any]], months: int, label: Callable[[str], str] = str
+) -> dict[str, Any]:
     cohorts = sorted({str(row["cohort"]) for row in rows})
     cells: dict[tuple[str, int], float] = {
         (str(row["cohort"]), int(row["month"])): row["retention"] for row in rows
     }
     return charts.heatmap_chart(
         [str(m) for m in range(months + 1)],
-        cohorts,
+        [label(c) for c in cohorts],
         [[cells.get((c, m)) for m in range(months + 1)] for c in cohorts],
     )
 
@@ -356,7 +359,9 @@ def value_page(
         filters=filters,
         months=months,
         month_chart=_retention_chart(by_month, months),
-        channel_chart=_retention_chart(by_channel, months),
+        channel_chart=_retention_chart(
+            by_channel, months, lambda code: gettext(context.locale, code)
+        ),
         has_cohorts=bool(by_month),
         segments=segments,
         segment_chart=charts.bar_chart(
