@@ -64,6 +64,9 @@ def _read_fast(raw: bytes, sep: str, touch_sep: str) -> Paths | None:
     try:
         table = pa_csv.read_csv(
             pa.BufferReader(raw),
+            # One thread: pyarrow's pool, still winding down when a short command exits,
+            # can abort the process ("terminate called without an active exception").
+            read_options=pa_csv.ReadOptions(use_threads=False),
             parse_options=pa_csv.ParseOptions(delimiter=sep),
             convert_options=pa_csv.ConvertOptions(strings_can_be_null=False),
         )
