@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 
 from parcours import orders, stores
 from parcours.analytics import engines
+from parcours.analytics.attribution import Paths, time_decay
 from parcours.analytics.attribution_report import acquisition_report, attribution_report
 from parcours.analytics.export import export_parquet
 from parcours.analytics.metrics import MetricQuery
@@ -310,3 +311,33 @@ def test_cli_reports(sqlite_db: Database, monkeypatch: pytest.MonkeyPatch) -> No
     )
     assert empty.exit_code == 0
     assert "No rows" in empty.output
+
+
+def test_time_decay_weighs_each_touch_by_its_age_in_days(sqlite_db: Database) -> None:
+    build(sqlite_db)
+    day = 86_400.0
+    hours = 3_600.0 / day
+    # The three purchases with every touch (repeats kept) and its age before the purchase.
+    lea_web = (["web"] * 4, [20 / 60 * hours, 15 / 60 * hours, 10 / 60 * hours, 0.0])
+    lea_store = (["web", "store", "store"], [27 * hours, 10 / 60 * hours, 0.0])
+    marc_app = (
+        ["web", "web", "email", "app", "app", "app"],
+        [(22.5 + 7 * 24) * hours, (22 + 20 / 60 + 7 * 24) * hours, 15 * hours, 0.5 * hours,
+         25 / 60 * hours, 0.0],
+    )  # fmt: skip
+    expected = time_decay(
+        Paths.from_sequences(
+            [lea_web[0], lea_store[0], marc_app[0]],
+            [1, 1, 1],
+            [7000, 1000, 7000],
+            ages=[lea_web[1], lea_store[1], marc_app[1]],
+        )
+    )
+    with engines.open_engine("live", database=sqlite_db) as engine:
+        found = by_channel(attribution_report(engine, MetricQuery(), ("time_decay",)))
+    for channel, credit in zip(expected.channels, expected.conversions, strict=True):
+        assert found[channel]["time_decay_conversions"] == pytest.approx(credit, abs=1e-6)
+    assert found["call_centre"]["time_decay_conversions"] == 0.0  # touched, never bought
+    # Marc's web visit eight days before buying counts for less than a quarter of a touch
+    # the day he bought.
+    assert found["app"]["time_decay_conversions"] > 0.5

@@ -199,3 +199,16 @@ async def test_the_value_page_shows_cohorts_segments_and_explains_a_missing_clv(
         "/console/insight/value", params={**MARCH, "download": "rfm"}, headers=HTML
     )
     assert len(list(csv.DictReader(io.StringIO(download.text)))) == 2
+
+
+async def test_a_filter_with_quotes_is_a_value_not_sql(
+    client: httpx.AsyncClient, db: Database, clock: ManualClock
+) -> None:
+    await marketer_with_shop(client, db, clock)
+    page = await client.get(
+        "/console/insight",
+        params={**MARCH, "store": "x' OR '1'='1", "download": "stores"},
+        headers=HTML,
+    )
+    assert page.status_code == 200
+    assert list(csv.DictReader(io.StringIO(page.text))) == []  # no store has that code

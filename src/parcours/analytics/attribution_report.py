@@ -69,8 +69,8 @@ def attribution_report(
     `<model>_conversions` (orders credited, a fraction) and `<model>_value` (cents,
     rounded so that each model's column adds up to the revenue of the conversions).
     Channels are sorted by the first model's conversions, most credited first; no
-    journeys in the range give no rows. Time decay halves the credit per touch counted
-    back from the purchase (the paths are aggregated, so they carry no times)."""
+    journeys in the range give no rows. Time decay halves a touch's credit every 7 days
+    before the purchase, on each journey's own touch times."""
     check_models(models, order)
     found = journey_paths.conversion_paths(engine, query, lookback)
     if not found:
@@ -79,7 +79,10 @@ def attribution_report(
     total_value = int(sum(p.value for p in found))
     rows: list[dict[str, Any]] = [{"channel": channel} for channel in journeys.channels]
     for model in models:
-        result = run_model(journeys, model, order=order)
+        if model == "time_decay":
+            result = _time_decay_in_days(engine, query, lookback, journeys.channels)
+        else:
+            result = run_model(journeys, model, order=order)
         for row, conversions, cents in zip(
             rows, result.conversions, _cents(result, total_value), strict=True
         ):
@@ -87,6 +90,29 @@ def attribution_report(
             row[f"{model}_value"] = int(cents)
     first = f"{models[0]}_conversions"
     return sorted(rows, key=lambda row: (-row[first], row["channel"]))
+
+
+def _time_decay_in_days(
+    engine: Engine, query: MetricQuery, lookback: timedelta, channels: Sequence[str]
+) -> Attribution:
+    """Time decay over each converting journey with its touches' ages in days, given in
+    the order of `channels` (a channel seen only on journeys without purchase gets 0)."""
+    converted = [j for j in journey_paths.journeys(engine, query, lookback) if j.value is not None]
+    paths = Paths.from_sequences(
+        [j.touches for j in converted],
+        [1.0] * len(converted),
+        [float(j.value or 0) for j in converted],
+        ages=[j.ages_days for j in converted],
+    )
+    result = run_model(paths, "time_decay")
+    index = {channel: i for i, channel in enumerate(paths.channels)}
+    pick = [index.get(channel) for channel in channels]
+    return Attribution(
+        model=result.model,
+        channels=tuple(channels),
+        conversions=np.array([0.0 if i is None else result.conversions[i] for i in pick]),
+        value=np.array([0.0 if i is None else result.value[i] for i in pick]),
+    )
 
 
 def _cents(result: Attribution, total: int) -> FloatArray:

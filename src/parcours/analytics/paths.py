@@ -13,7 +13,7 @@ reads too.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -63,32 +63,62 @@ def _fold(touches: Sequence[str]) -> tuple[str, ...]:
     return tuple(folded)
 
 
-def conversion_paths(
+@dataclass(frozen=True)
+class Journey:
+    """One visitor's touches (oldest first, repeats kept) up to a purchase or to the end
+    of the range: the channel and age in days before the journey's end of each touch, and
+    the purchase's revenue in cents (None: no purchase)."""
+
+    touches: tuple[str, ...]
+    ages_days: tuple[float, ...]
+    value: int | None
+
+
+def journeys(
     engine: Engine, query: MetricQuery, lookback: timedelta = DEFAULT_LOOKBACK
-) -> list[ConversionPath]:
-    """Distinct paths with their conversions, value and nulls, most frequent first."""
+) -> Iterator[Journey]:
+    """Every journey in the range: touches since the visitor's previous purchase (within
+    `lookback`), ending with a purchase or with the visitor's last touch."""
     rows = engine.rows(touch_table(engine.facts, query).order_by(["visitor", "at_s", "seq"]))
-    conversions: Counter[tuple[str, ...]] = Counter()
-    values: Counter[tuple[str, ...]] = Counter()
-    nulls: Counter[tuple[str, ...]] = Counter()
     current: list[tuple[float, str]] = []
     visitor: Any = object()
     limit = lookback.total_seconds()
     for row in rows:
         if row["visitor"] != visitor:
             if current:
-                nulls[_fold([t for _, t in current])] += 1
+                yield _journey(current, None)
             visitor, current = row["visitor"], []
         at = float(row["at_s"])
         current = [(when, touch) for when, touch in current if at - when <= limit]
         current.append((at, str(row["touch"])))
         if row["converts"]:
-            path = _fold([t for _, t in current])
-            conversions[path] += 1
-            values[path] += int(row["revenue"] or 0)
+            yield _journey(current, int(row["revenue"] or 0))
             current = []
     if current:
-        nulls[_fold([t for _, t in current])] += 1
+        yield _journey(current, None)
+
+
+def _journey(touches: list[tuple[float, str]], value: int | None) -> Journey:
+    end = touches[-1][0]
+    return Journey(
+        tuple(t for _, t in touches), tuple((end - at) / 86_400 for at, _ in touches), value
+    )
+
+
+def conversion_paths(
+    engine: Engine, query: MetricQuery, lookback: timedelta = DEFAULT_LOOKBACK
+) -> list[ConversionPath]:
+    """Distinct paths with their conversions, value and nulls, most frequent first."""
+    conversions: Counter[tuple[str, ...]] = Counter()
+    values: Counter[tuple[str, ...]] = Counter()
+    nulls: Counter[tuple[str, ...]] = Counter()
+    for journey in journeys(engine, query, lookback):
+        path = _fold(journey.touches)
+        if journey.value is None:
+            nulls[path] += 1
+        else:
+            conversions[path] += 1
+            values[path] += journey.value
     keys = set(conversions) | set(nulls)
     paths = [ConversionPath(k, conversions[k], values[k], nulls[k]) for k in keys]
     return sorted(paths, key=lambda p: (-p.conversions, -p.nulls, p.touches))
