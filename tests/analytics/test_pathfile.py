@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from parcours.analytics.attribution import Paths
-from parcours.analytics.pathfile import _read_checked, read_paths, write_paths
+from parcours.analytics.pathfile import _read_checked, _read_fast, read_paths, write_paths
 from parcours.core.errors import InvalidInput
 from parcours.core.imports import ImportRejected
 
@@ -172,3 +172,59 @@ def test_the_fast_reader_handles_a_large_file_like_the_checked_parser() -> None:
         lines.append(f"{' > '.join(touches)};{conv};{conv * 12.5};{int(rng.integers(0, 3))}")
     text = "\n".join(lines) + "\n"
     same_paths(read_paths(io.StringIO(text)), _read_checked(io.StringIO(text), ";", ">"))
+
+
+TRICKY = [
+    # spaces and tabs around touches, a no-break space (str.strip trims it too)
+    "path;total_conversions\n  web\t>\temail  ;1\n\u00a0web > email;2\nweb>email ;0\n",
+    # quoted fields, one holding the column separator, one the touch separator
+    'path;total_conversions;total_conversion_value\n"web > a;b";1;2.5\n"email>web";2;"3"\n',
+    # CRLF line ends and an empty trailing line
+    "path;total_conversions;total_null\r\nweb > app;1;2\r\napp;0;1\r\n\r\n",
+    # no final newline, unicode channel names (multi-byte UTF-8)
+    "path;total_conversions\ncafé > Zürich store > 東京;1\n東京;2\nü>é>ü;3",
+    # a long path, long touches, the same channel repeated
+    "path;total_conversions\n" + " > ".join(["a very long channel name indeed"] * 30) + ";1\n",
+    # columns in another order, counts written as floats
+    "total_null;path;total_conversions\n1.0;b > a;2.0\n0;a;1\n",
+]
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_the_fast_reader_takes_tricky_files_and_agrees(text: str) -> None:
+    raw = text.encode()
+    fast = _read_fast(raw, ";", ">")
+    assert fast is not None, "the fast reader should read this file itself"
+    checked = _read_checked(io.StringIO(text, newline=""), ";", ">")
+    same_paths(fast, checked)
+    same_paths(read_paths(io.BytesIO(raw)), checked)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["web > > email", "> web", "web >", "  ", "web >  \t > app"],
+)
+def test_an_empty_touch_makes_the_fast_reader_step_aside(path: str) -> None:
+    raw = f"path;total_conversions\nweb;1\n{path};1\n".encode()
+    assert _read_fast(raw, ";", ">") is None
+    with pytest.raises(ImportRejected) as rejected:
+        read_paths(io.BytesIO(raw))
+    assert [(e.row, e.column) for e in rejected.value.row_errors] == [(3, "path")]
+
+
+def test_a_channel_first_seen_late_in_a_large_file_is_found() -> None:
+    # The fast reader looks touches up in the spellings of the first few thousand; a
+    # spelling seen only later must still be found.
+    lines = ["path;total_conversions"] + ["web > app;1"] * 5000 + ["app > late >web;2"]
+    text = "\n".join(lines) + "\n"
+    fast = _read_fast(text.encode(), ";", ">")
+    assert fast is not None
+    same_paths(fast, _read_checked(io.StringIO(text), ";", ">"))
+    assert fast.channels == ("app", "late", "web")
+
+
+def test_a_multi_character_touch_separator_is_read_the_same() -> None:
+    text = "path;total_conversions\nweb -> app -> web;1\napp;2\n"
+    fast = _read_fast(text.encode(), ";", "->")
+    assert fast is not None
+    same_paths(fast, _read_checked(io.StringIO(text), ";", "->"))

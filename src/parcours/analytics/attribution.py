@@ -95,9 +95,9 @@ class Paths:
     def from_sequences(
         cls,
         paths: Sequence[Sequence[str]],
-        conversions: Sequence[float],
-        value: Sequence[float] | None = None,
-        nulls: Sequence[float] | None = None,
+        conversions: npt.ArrayLike,
+        value: npt.ArrayLike | None = None,
+        nulls: npt.ArrayLike | None = None,
         ages: Sequence[Sequence[float]] | None = None,
     ) -> Paths:
         """Paths from lists of channel names (oldest touch first), one count per path."""
@@ -279,20 +279,22 @@ def _state_codes(keys: IntArray, base: int, order: int) -> tuple[IntArray, IntAr
         distinct, codes = np.unique(keys, return_inverse=True)
     powers = base ** np.arange(order - 1, -1, -1, dtype=np.int64)
     states = (distinct[:, None] // powers[None, :]) % base - 1
-    return states.astype(np.int64), codes.astype(np.int64).reshape(-1)
+    return states.astype(np.int64), codes.astype(np.int64, copy=False).reshape(-1)
 
 
-def _count_matrix(sources: IntArray, targets: IntArray, weights: FloatArray, nodes: int) -> Any:
-    """Summed transition weights as a CSR matrix built straight from sorted edge keys
-    (no COO conversion); edges of zero weight are left out."""
-    edges = sources * nodes + targets
+def _count_matrix(edges: IntArray, weights: FloatArray, nodes: int) -> Any:
+    """Summed transition weights (edge key: source * nodes + target) as a CSR matrix built
+    straight from sorted edge keys (no COO conversion). Self-loops are left out (a state
+    repeated in a row counts once), and so are edges of zero weight."""
     if nodes * nodes <= max(8 * len(edges), 1 << 20):
         summed = np.bincount(edges, weights, minlength=nodes * nodes)
+        summed[:: nodes + 1] = 0.0
         keys = np.flatnonzero(summed)
         data = summed[keys]
     else:
         keys, inverse = np.unique(edges, return_inverse=True)
         data = np.bincount(inverse.reshape(-1), weights, minlength=len(keys))
+        data[keys // nodes == keys % nodes] = 0.0
         keys, data = keys[data != 0], data[data != 0]
     rows, columns = np.divmod(keys, nodes)
     indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=nodes))))
@@ -308,28 +310,36 @@ def markov_chain(paths: Paths, order: int = 1) -> MarkovChain:
         raise InvalidInput(f"The Markov order must be between 1 and {MAX_ORDER}.")
     live = (paths.conversions + paths.nulls) > 0
     kept = _subset(paths, live)
-    keys, owner = _window_keys(kept, order)
+    if order == 1:  # the windows are the touches
+        keys, bounds = kept.touches + 1, kept.offsets
+    else:
+        keys, owner = _window_keys(kept, order)
+        bounds = np.zeros(len(kept) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(owner, minlength=len(kept)), out=bounds[1:])
     states, codes = _state_codes(keys, len(paths.channels) + 1, order)
-    codes = codes + 1  # node ids: 0 is the start
-    # Drop a state equal to the one before it in the same path.
-    repeat = np.zeros(len(codes), dtype=bool)
-    repeat[1:] = (codes[1:] == codes[:-1]) & (owner[1:] == owner[:-1])
-    codes, owner = codes[~repeat], owner[~repeat]
-    n_states = len(states)
-    conv_node, null_node = n_states + 1, n_states + 2
-    first = np.ones(len(codes), dtype=bool)
-    first[1:] = owner[1:] != owner[:-1]
-    last = np.ones(len(codes), dtype=bool)
-    last[:-1] = owner[:-1] != owner[1:]
-    journeys = kept.conversions + kept.nulls
-    sources = np.concatenate((np.where(first, 0, np.roll(codes, 1)), codes[last], codes[last]))
-    targets = np.concatenate(
-        (codes, np.full(last.sum(), conv_node), np.full(last.sum(), null_node))
-    )
-    weights = np.concatenate((journeys[owner], kept.conversions, kept.nulls))
+    codes += 1  # node ids: 0 is the start
+    n_states, windows, journeys = len(states), len(codes), len(kept)
     nodes = n_states + 3
-    counts = _count_matrix(sources, targets, weights, nodes)
-    value_out = np.bincount(codes[last], kept.value, minlength=nodes).astype(np.float64)
+    ends = codes[bounds[1:] - 1]
+    # Edges as source * nodes + target: each window from the one before it in its path
+    # (from the start node for the first), then each path's end to conversion and null.
+    # A repeated state makes a self-loop, which the count matrix leaves out.
+    edges = np.empty(windows + 2 * journeys, dtype=np.int64)
+    inner = edges[:windows]
+    inner[1:] = codes[:-1]
+    inner[bounds[:-1]] = 0
+    inner *= nodes
+    inner += codes
+    np.multiply(ends, nodes, out=edges[windows : windows + journeys])
+    edges[windows : windows + journeys] += n_states + 1
+    np.multiply(ends, nodes, out=edges[windows + journeys :])
+    edges[windows + journeys :] += n_states + 2
+    weights = np.empty(len(edges))
+    weights[:windows] = np.repeat(kept.conversions + kept.nulls, np.diff(bounds))
+    weights[windows : windows + journeys] = kept.conversions
+    weights[windows + journeys :] = kept.nulls
+    counts = _count_matrix(edges, weights, nodes)
+    value_out = np.bincount(ends, kept.value, minlength=nodes).astype(np.float64)
     return MarkovChain(order, states, counts, value_out)
 
 

@@ -68,7 +68,9 @@ def _read_fast(raw: bytes, sep: str, touch_sep: str) -> Paths | None:
             # can abort the process ("terminate called without an active exception").
             read_options=pa_csv.ReadOptions(use_threads=False),
             parse_options=pa_csv.ParseOptions(delimiter=sep),
-            convert_options=pa_csv.ConvertOptions(strings_can_be_null=False),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=_column_types(raw, sep), strings_can_be_null=False
+            ),
         )
     except (pa.ArrowException, ValueError):
         return None
@@ -97,6 +99,24 @@ def _read_fast(raw: bytes, sep: str, touch_sep: str) -> Paths | None:
     )
 
 
+def _column_types(raw: bytes, sep: str) -> dict[str, pa.DataType]:
+    """Types of the known columns, by their spelling in the header: no inference, and
+    the paths as bytes (decoded once per distinct touch, not checked cell by cell)."""
+    end = raw.find(b"\n")
+    try:
+        header = raw[: end if end >= 0 else len(raw)].decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError:
+        return {}
+    types: dict[str, pa.DataType] = {}
+    for name in next(csv.reader([header], delimiter=sep), []):
+        key = name.strip().lower()
+        if key == PATH:
+            types[name] = pa.binary()
+        elif key in COUNTS:
+            types[name] = pa.float64()
+    return types
+
+
 def _fast_counts(column: pa.ChunkedArray) -> npt.NDArray[np.float64] | None:
     """A count column as floats; None when a cell is missing, negative or not finite."""
     if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
@@ -113,10 +133,74 @@ def _fast_touches(
     column: pa.ChunkedArray, touch_sep: str
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], list[str]] | None:
     """Offsets, touch codes and sorted channel names; None on an empty path or touch.
-    Touches are trimmed on the (small) dictionary of distinct spellings, not one by one."""
-    if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+
+    The touch separators are found by numpy in the column's bytes, and the column is
+    viewed (no copy) as one binary value per touch: a path's first touch, then each
+    separator with the touch after it (`web `, `> email `, `> store visit`). pyarrow
+    looks every value up in the distinct ones (`index_in`); only those few are decoded
+    and trimmed, in Python."""
+    if not any(
+        check(column.type)
+        for check in (pa.types.is_binary, pa.types.is_string, pa.types.is_large_string)
+    ):
         return None
-    split = pc.split_pattern(column.combine_chunks(), touch_sep)
+    mark = touch_sep.encode()
+    strings = column.combine_chunks()
+    _, offset_buffer, data_buffer = strings.buffers()
+    if len(mark) != 1 or strings.null_count or not len(strings) or data_buffer is None:
+        return _split_touches(strings, touch_sep)
+    large = pa.types.is_large_string(strings.type)  # else binary or string
+    width = np.int64 if large else np.int32
+    bounds = np.frombuffer(offset_buffer, dtype=width)[strings.offset :][: len(strings) + 1]
+    first = int(bounds[0])
+    data = np.frombuffer(data_buffer, dtype=np.uint8)[first : int(bounds[-1])]
+    marks = (np.flatnonzero(data == mark[0]) + first).astype(width, copy=False)
+    # Where each path's first touch goes among the touches: after the earlier marks.
+    heads = np.arange(len(strings), dtype=np.int64)
+    heads += np.searchsorted(marks, bounds[:-1])
+    total = len(strings) + len(marks)
+    starts = np.empty(total + 1, dtype=width)
+    is_head = np.zeros(total, dtype=bool)
+    is_head[heads] = True
+    starts[:-1][is_head] = bounds[:-1]
+    starts[:-1][~is_head] = marks
+    starts[-1] = bounds[-1]
+    touches = pa.Array.from_buffers(
+        pa.large_binary() if large else pa.binary(),
+        total,
+        [None, pa.py_buffer(starts), data_buffer],
+    )
+    sample = pc.unique(touches.slice(0, 4096))
+    found = pc.index_in(touches, value_set=sample)
+    if found.null_count:  # a spelling not in the sample: all of them
+        sample = pc.unique(touches)
+        found = pc.index_in(touches, value_set=sample)
+    spellings: list[str] = []
+    try:
+        for value in sample.to_pylist():
+            text = value.decode("utf-8")
+            spellings.append((text[1:] if text.startswith(touch_sep) else text).strip())
+    except UnicodeDecodeError:
+        return None
+    if "" in spellings:
+        return None
+    channels = sorted(set(spellings))
+    code = {name: i for i, name in enumerate(channels)}
+    recode = np.array([code[s] for s in spellings], dtype=np.int64)
+    offsets = np.append(heads, total)
+    return offsets, recode[found.to_numpy()], channels
+
+
+def _split_touches(
+    strings: pa.Array, touch_sep: str
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], list[str]] | None:
+    """The same by pyarrow compute alone (a multi-byte separator)."""
+    if pa.types.is_binary(strings.type):
+        try:
+            strings = strings.cast(pa.string())
+        except (pa.ArrowException, ValueError):
+            return None
+    split = pc.split_pattern(strings, touch_sep)
     encoded = split.flatten().dictionary_encode()
     spellings = [s.strip() for s in encoded.dictionary.to_pylist()]
     if "" in spellings:
