@@ -248,7 +248,8 @@ def _resolve_stores(
 def _with_returns(lines: pd.DataFrame, errors: list[pd.DataFrame]) -> pd.DataFrame:
     """The sale lines, each with the units later returned (`returned`) by the return
     lines matched to it; returns matched to no sale are reported."""
-    is_return = (lines["quantity"] < 0) | lines["invoice"].str.startswith("C")
+    credit = pc.starts_with(pa.array(lines["invoice"], pa.string()), "C")  # not a Python loop
+    is_return = (lines["quantity"] < 0) | credit.to_numpy(zero_copy_only=False)
     sales, returns = lines[~is_return].copy(), lines[is_return].copy()
     sales["returned"] = 0
     returns["quantity"] = returns["quantity"].abs()

@@ -11,6 +11,7 @@ already stored is skipped, so a load can be run again.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -411,14 +412,16 @@ def load_history_frames(session: Session, orders: Any, lines: Any) -> int:
     orders["fulfilment_id"] = _ids(n)
     letters = orders["channel"].map(lambda c: service.NUMBER_LETTERS.get(c, "O"))
     orders["number"] = _numbers(session, letters, placed.dt.year)
+    heads = orders[["external_ref", "id", "fulfilment_id", "mode", "location_id", "store_id"]]
     lines = lines.merge(
-        orders[["external_ref", "id", "fulfilment_id", "mode", "location_id", "store_id"]],
-        on="external_ref",
-        how="inner",
-        sort=False,
+        heads.assign(position=np.arange(n)), on="external_ref", how="inner", sort=False
     )
+    # Lines in their orders' order (stable: an order keeps its lines' order), then ids
+    # in that order: the primary key, (order_id, line_no) and fulfilment_id indexes all
+    # grow at their right end, as `load_history` writes them, instead of at random.
+    lines = lines.sort_values("position", kind="stable").reset_index(drop=True)
     lines["line_id"] = _ids(len(lines))
-    lines["line_no"] = lines.groupby("id", sort=False).cumcount() + 1
+    lines["line_no"] = lines.groupby("position", sort=False).cumcount() + 1
     if "discount" not in lines:
         lines["discount"] = 0
     gross = lines["unit_price"].to_numpy(np.int64) * lines["quantity"].to_numpy(np.int64)
@@ -505,10 +508,19 @@ def _times(session: Session, values: Any) -> list[Any]:
     return [at.to_pydatetime() for at in utc]
 
 
+@dataclass(frozen=True)
+class _Same:
+    """One value for every row of a column (a JSON `{}` or `[]`, which a plain list or
+    dict would not say)."""
+
+    value: Any
+
+
 class _FrameWriter:
     """Writes rows given as columns: SQLite gets them through the driver's executemany
     (ids as 32 hex digits, JSON as text, as SQLAlchemy stores them there); PostgreSQL
-    through SQLAlchemy's bulk insert."""
+    through SQLAlchemy's bulk insert. A column is a list, a Series or an array of one
+    value per row, or one value for all (`_Same`, or a plain str, int or None)."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -516,9 +528,9 @@ class _FrameWriter:
 
     def write(self, model: Any, columns: dict[str, Any]) -> None:
         names = list(columns)
-        count = len(next(iter(columns.values())))
-        values = [self._column(columns[name], count) for name in names]
+        count = len(next(v for v in columns.values() if not _constant(v)))
         if not self.sqlite:
+            values = [self._column(columns[name], count) for name in names]
             values = [
                 _as_uuids(v) if name in ID_COLUMNS else v
                 for name, v in zip(names, values, strict=True)
@@ -531,12 +543,15 @@ class _FrameWriter:
         listed, marks = ", ".join(names), ", ".join("?" for _ in names)
         sql = f"INSERT INTO {model.__tablename__} ({listed}) VALUES ({marks})"  # noqa: S608
         cursor = self.session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-        rows_all = list(zip(*(self._sqlite(v) for v in values), strict=True))
+        # A value shared by all rows is converted once and repeated, not copied per row.
+        rows_all = list(zip(*(self._sqlite(columns[name], count) for name in names), strict=True))
         for start in range(0, len(rows_all), FRAME_CHUNK):
             cursor.executemany(sql, rows_all[start : start + FRAME_CHUNK])
 
     @staticmethod
     def _column(value: Any, count: int) -> list[Any]:
+        if isinstance(value, _Same):
+            return [value.value] * count
         if isinstance(value, list):
             return value
         if hasattr(value, "tolist"):
@@ -544,7 +559,14 @@ class _FrameWriter:
         return [value] * count
 
     @staticmethod
-    def _sqlite(values: list[Any]) -> list[Any]:
+    def _sqlite(value: Any, count: int) -> Any:
+        if _constant(value):
+            one = value.value if isinstance(value, _Same) else value
+            return itertools.repeat(_FrameWriter._sqlite_values([one])[0], count)
+        return _FrameWriter._sqlite_values(_FrameWriter._column(value, count))
+
+    @staticmethod
+    def _sqlite_values(values: list[Any]) -> list[Any]:
         sample = next((v for v in values if v is not None), None)
         if isinstance(sample, uuid.UUID):
             return [v.hex if v is not None else None for v in values]
@@ -557,6 +579,12 @@ class _FrameWriter:
         return values
 
 
+def _constant(value: Any) -> bool:
+    if isinstance(value, _Same):
+        return True
+    return not isinstance(value, list) and not hasattr(value, "tolist")
+
+
 def _order_rows(orders: Any, at: list[Any], handed_at: list[Any]) -> dict[str, Any]:
     return {
         "id": orders["id"], "number": orders["number"], "channel": orders["channel"],
@@ -564,7 +592,7 @@ def _order_rows(orders: Any, at: list[Any], handed_at: list[Any]) -> dict[str, A
         "store_id": _uuids(orders["store_id"]), "customer_id": _uuids(orders["customer_id"]),
         "locale": "fr", "currency": orders["currency"], "subtotal": orders["total"],
         "discount_total": orders["discount"], "delivery_total": 0, "total": orders["total"],
-        "vat_total": orders["vat"], "promo_codes": [[] for _ in range(len(orders))],
+        "vat_total": orders["vat"], "promo_codes": _Same([]),
         "status": "completed", "payment_status": "captured", "placed_at": at,
         "updated_at": handed_at,
     }  # fmt: skip
@@ -579,7 +607,7 @@ def _fulfilment_rows(orders: Any, at: list[Any], handed_at: list[Any]) -> dict[s
         "pickup_store_id": [loc if p else None for loc, p in zip(locations, pickup, strict=True)],
         "status": orders["final"], "delivery_fee": 0, "promised_at": handed_at,
         "pickup_attempts": 0, "reason": "imported history",
-        "reason_data": [{} for _ in range(len(orders))], "created_at": at,
+        "reason_data": _Same({}), "created_at": at,
         "updated_at": handed_at,
     }  # fmt: skip
 
@@ -588,7 +616,7 @@ def _line_rows(lines: Any) -> dict[str, Any]:
     return {
         "id": lines["line_id"], "order_id": lines["id"], "fulfilment_id": lines["fulfilment_id"],
         "line_no": lines["line_no"], "sku": lines["sku"], "name": lines["name"],
-        "category": [c if isinstance(c, str) else None for c in lines["category"]],
+        "category": _texts(lines["category"]),
         "quantity": lines["quantity"], "unit_price": lines["unit_price"],
         "vat_rate_bp": lines["vat_rate_bp"], "discount": lines["discount"], "total": lines["total"],
         "vat": lines["vat"], "returned_quantity": lines["returned"], "reservation_id": None,
@@ -632,7 +660,7 @@ def _event_rows(orders: Any, at: list[Any], handed_at: list[Any]) -> dict[str, A
     actors = dict(zip(orders["id"], orders["source"], strict=True))
     return {
         "id": _ids(count), **columns, "actor": [actors[o] for o in columns["order_id"]],
-        "note": "", "data": [{} for _ in range(count)],
+        "note": "", "data": _Same({}),
     }  # fmt: skip
 
 
@@ -687,6 +715,13 @@ def _frame_returns(
             "data": [{"refund": int(r)} for r in which["refund"]],
         },
     )  # fmt: skip
+
+
+def _texts(values: Any) -> list[str | None] | None:
+    """The strings of a text column, None for the rest (one None when all are)."""
+    if values.isna().all():
+        return None
+    return [v if isinstance(v, str) else None for v in values]
 
 
 def _uuids(values: Any) -> list[uuid.UUID | None]:
