@@ -6,11 +6,16 @@ ingestion, the identity graph and footfall recording."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from parcours import orders, stores
+from parcours.analytics import engines
+from parcours.analytics.export import export_parquet
 from parcours.analytics.footfall import FootfallCount, record_footfall
 from parcours.core.clock import ManualClock
 from parcours.core.db import Database
@@ -18,6 +23,19 @@ from parcours.customers import ingest_messages
 from tests import builders
 
 NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
+
+
+@contextmanager
+def engine_on(db: Database, name: str, tmp_path: Path) -> Iterator[engines.Engine]:
+    """An engine on `db`: `live` on the database itself, the others on a Parquet export
+    of it written under `tmp_path`."""
+    if name == "live":
+        with engines.open_engine("live", database=db) as engine:
+            yield engine
+        return
+    export_parquet(db, tmp_path / "parquet", now=NOW)
+    with engines.open_engine(name, parquet=tmp_path / "parquet") as engine:
+        yield engine
 
 
 def at(day: int, hour: int, minute: int = 0) -> datetime:

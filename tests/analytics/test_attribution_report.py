@@ -14,8 +14,6 @@ web > email > app (1, 7000), call_centre (1 null).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,6 @@ from parcours import orders, stores
 from parcours.analytics import engines
 from parcours.analytics.attribution import Paths, time_decay
 from parcours.analytics.attribution_report import acquisition_report, attribution_report
-from parcours.analytics.export import export_parquet
 from parcours.analytics.metrics import MetricQuery
 from parcours.core.clock import ManualClock
 from parcours.core.db import Database
@@ -36,7 +33,7 @@ from parcours.core.errors import InvalidInput
 from parcours.customers import ingest_messages
 from tests import builders
 from tests.analytics import kpi_data
-from tests.analytics.kpi_data import at
+from tests.analytics.kpi_data import at, engine_on
 
 MODELS = ("first", "last", "linear", "position", "markov", "shapley")
 ACQUISITION = [
@@ -101,17 +98,6 @@ def _messages() -> list[dict[str, Any]]:
         track(4, at(10, 9), "u2", "app", "Order Completed", order_id="O4", revenue=70.0),
         track(5, at(12, 10), "u3", "call_centre", "Call Received"),
     ]
-
-
-@contextmanager
-def engine_on(db: Database, name: str, tmp_path: Path) -> Iterator[engines.Engine]:
-    if name == "live":
-        with engines.open_engine("live", database=db) as engine:
-            yield engine
-        return
-    export_parquet(db, tmp_path / "parquet", now=kpi_data.NOW)
-    with engines.open_engine(name, parquet=tmp_path / "parquet") as engine:
-        yield engine
 
 
 def by_channel(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

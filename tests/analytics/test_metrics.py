@@ -3,8 +3,6 @@ PostgreSQL live, on DuckDB over a Parquet export and on Spark (slow)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,11 +10,11 @@ from typing import Any
 import pytest
 
 from parcours.analytics import engines, metrics
-from parcours.analytics.export import export_parquet
 from parcours.analytics.metrics import MetricQuery
 from parcours.core.db import Database
 from parcours.core.errors import InvalidInput
 from tests.analytics import kpi_data
+from tests.analytics.kpi_data import engine_on
 
 WHOLE_RANGE: dict[str, Any] = {
     "sales": 23000,  # 7000 + 1000 + 5000 + 7000 + 3000; the cancelled order is out
@@ -45,17 +43,6 @@ WHOLE_RANGE: dict[str, Any] = {
     "single_channel_revenue_per_customer": 12500.0,
     "omnichannel_share": 0.5,
 }
-
-
-@contextmanager
-def engine_on(db: Database, name: str, tmp_path: Path) -> Iterator[engines.Engine]:
-    if name == "live":
-        with engines.open_engine("live", database=db) as engine:
-            yield engine
-        return
-    export_parquet(db, tmp_path / "parquet", now=kpi_data.NOW)
-    with engines.open_engine(name, parquet=tmp_path / "parquet") as engine:
-        yield engine
 
 
 def check_kpis(engine: engines.Engine) -> None:

@@ -4,7 +4,8 @@ journeys recorded in the database."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -63,17 +64,25 @@ def attribution_command(
     if not file.is_file():
         err.print(f"[red]Error[/red] — {file} is not a file.", highlight=False)
         raise typer.Exit(2)
-    try:
-        with file.open("rb") as stream:
-            paths = read_paths(stream, sep=sep, touch_sep=touch_sep)
+    with _refusals_exit_2():
+        try:
+            with file.open("rb") as stream:
+                paths = read_paths(stream, sep=sep, touch_sep=touch_sep)
+        except ImportRejected as exc:
+            _print_rejected(exc, file)
+            raise typer.Exit(2) from None
         result = attribute(paths, model, order=order, half_life=half_life)
-    except ImportRejected as exc:
-        _print_rejected(exc, file)
-        raise typer.Exit(2) from None
+    write_attribution(sys.stdout, result)
+
+
+@contextmanager
+def _refusals_exit_2() -> Iterator[None]:
+    """A refused request prints its reason and exits with code 2 (bad usage or input)."""
+    try:
+        yield
     except ParcoursError as exc:
         err.print(f"[red]Error[/red] — {exc.detail}", highlight=False)
         raise typer.Exit(2) from None
-    write_attribution(sys.stdout, result)
 
 
 def _print_rejected(exc: ImportRejected, file: Path) -> None:
@@ -114,13 +123,10 @@ def attribution_report_command(
 
     models = tuple(model or DEFAULT_MODELS)
     query = MetricQuery(start=parse_day(start), end=parse_day(end))
-    try:
+    with _refusals_exit_2():
         check_models(models, order)
         with cli_engine(engine, parquet) as running:
             rows = attribution_report(running, query, models, order, timedelta(days=lookback_days))
-    except ParcoursError as exc:
-        err.print(f"[red]Error[/red] — {exc.detail}", highlight=False)
-        raise typer.Exit(2) from None
     if as_csv or not rows:
         show_rows(rows, "csv" if as_csv else "table")
         return
@@ -157,12 +163,8 @@ def acquisition_report_command(
     from parcours.analytics.attribution_report import acquisition_report
 
     query = MetricQuery(start=parse_day(start), end=parse_day(end))
-    try:
-        with cli_engine(engine, parquet) as running:
-            rows = acquisition_report(running, query, timedelta(days=lookback_days))
-    except ParcoursError as exc:
-        err.print(f"[red]Error[/red] — {exc.detail}", highlight=False)
-        raise typer.Exit(2) from None
+    with _refusals_exit_2(), cli_engine(engine, parquet) as running:
+        rows = acquisition_report(running, query, timedelta(days=lookback_days))
     show_rows(rows, "csv" if as_csv else "table")
 
 

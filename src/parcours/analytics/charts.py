@@ -24,22 +24,29 @@ def chart_value(value: float | int | None) -> float | int | str:
     return value
 
 
-def line_chart(
-    periods: Sequence[str], series: Mapping[str, Sequence[float | int | None]]
+def _series_chart(
+    kind: str, categories: Sequence[str], series: Mapping[str, Sequence[float | int | None]]
 ) -> dict[str, Any]:
-    """One line per series over the periods (e.g. sales per channel per month)."""
+    """One `kind` series ("line" or "bar") per entry over the categories on the x axis."""
     return {
         "color": list(PALETTE),
         "tooltip": {"trigger": "axis"},
         "legend": {"top": 0},
         "grid": GRID,
-        "xAxis": {"type": "category", "data": list(periods)},
+        "xAxis": {"type": "category", "data": list(categories)},
         "yAxis": {"type": "value"},
         "series": [
-            {"name": name, "type": "line", "data": [chart_value(v) for v in values]}
+            {"name": name, "type": kind, "data": [chart_value(v) for v in values]}
             for name, values in series.items()
         ],
     }
+
+
+def line_chart(
+    periods: Sequence[str], series: Mapping[str, Sequence[float | int | None]]
+) -> dict[str, Any]:
+    """One line per series over the periods (e.g. sales per channel per month)."""
+    return _series_chart("line", periods, series)
 
 
 def bar_chart(
@@ -63,18 +70,7 @@ def grouped_bar_chart(
 ) -> dict[str, Any]:
     """Vertical bars, one group per label and one bar per series (e.g. credit per channel
     under each attribution model)."""
-    return {
-        "color": list(PALETTE),
-        "tooltip": {"trigger": "axis"},
-        "legend": {"top": 0},
-        "grid": GRID,
-        "xAxis": {"type": "category", "data": list(labels)},
-        "yAxis": {"type": "value"},
-        "series": [
-            {"name": name, "type": "bar", "data": [chart_value(v) for v in values]}
-            for name, values in series.items()
-        ],
-    }
+    return _series_chart("bar", labels, series)
 
 
 def pie_chart(items: Sequence[tuple[str, float | int]]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from parcours.analytics.engines import Engine, configured_engine
-from parcours.analytics.metrics import GRAINS, MetricQuery
+from parcours.analytics.metrics import GRAINS, METRICS, MetricQuery
 from parcours.core.db import Database
 from parcours.core.errors import FieldError, InvalidInput
 from parcours.core.i18n import format_number
@@ -65,6 +65,17 @@ class Filters:
             **changes,
         }
         return "?" + "&".join(f"{k}={v}" for k, v in values.items() if v)
+
+    def applicable(self, names: Sequence[str], *dimensions: str) -> list[str]:
+        """The metrics of `names` that can be split by `dimensions` and filtered as asked;
+        the others are left out of a table or report rather than failing it."""
+        asked = self.query(*dimensions).filters()
+        return [
+            name
+            for name in names
+            if all(d in METRICS[name].dimensions for d in dimensions)
+            and all(f in METRICS[name].accepts() for f in asked)
+        ]
 
     def without_store(self) -> Filters:
         return replace(self, store="")

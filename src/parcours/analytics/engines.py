@@ -56,10 +56,6 @@ class Engine:
             for row in expr.to_pyarrow().to_pylist()
         ]
 
-    def materialize(self, expr: ir.Table, *index: str) -> ir.Table:
-        """`expr` computed once into an indexed temporary table (see `Facts.materialize`)."""
-        return self.facts.materialize(expr, *index)
-
     def release(self) -> None:
         """Drop the temporary tables made for this engine's queries."""
         self.facts.release()

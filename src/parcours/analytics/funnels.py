@@ -115,7 +115,7 @@ def funnel_counts(
     events = _visitor_events(engine.facts, query, breakdown)
     # One join key of plain text: SQLite indexes it on the fly for the step joins (on
     # visitor and part separately it picks `part` and the join goes quadratic).
-    events = engine.materialize(
+    events = engine.facts.materialize(
         events.mutate(key=events.visitor.concat("\x1f", ibis.coalesce(events.part, ""))),
         "key",
         "at_s",

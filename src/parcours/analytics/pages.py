@@ -69,30 +69,18 @@ SEGMENTS = ("omnichannel", "single_channel")
 SEGMENT_FIGURES = ("customers", "revenue", "orders_per_customer", "revenue_per_customer")
 
 
-def _applicable(names: tuple[str, ...], filters: Filters, *dimensions: str) -> list[str]:
-    """The metrics that can be split by `dimensions` and filtered as asked; the others are
-    left out of a table rather than failing the page."""
-    query = filters.query(*dimensions)
-    return [
-        name
-        for name in names
-        if all(d in METRICS[name].dimensions for d in dimensions)
-        and all(f in METRICS[name].accepts() for f in query.filters())
-    ]
-
-
 def _rows(engine: Engine, names: list[str], filters: Filters, *dims: str) -> list[dict[str, Any]]:
     return kpis(engine, names, filters.query(*dims)) if names else []
 
 
 def _overview(engine: Engine, filters: Filters) -> dict[str, Any]:
-    totals = _rows(engine, _applicable(TILES, filters), filters)
-    channel_names = _applicable(CHANNEL_COLUMNS[1:], filters, "channel")
-    store_names = _applicable(STORE_COLUMNS[1:], filters, "store")
-    category_names = _applicable(CATEGORY_COLUMNS[1:], filters, "category")
+    totals = _rows(engine, filters.applicable(TILES), filters)
+    channel_names = filters.applicable(CHANNEL_COLUMNS[1:], "channel")
+    store_names = filters.applicable(STORE_COLUMNS[1:], "store")
+    category_names = filters.applicable(CATEGORY_COLUMNS[1:], "category")
     trend = _rows(engine, ["sales"], filters, "period", "channel")
-    shares = _rows(engine, _applicable(tuple(n for n, _ in MODE_SHARES), filters), filters)
-    segments = _applicable(tuple(f"{s}_{f}" for s in SEGMENTS for f in SEGMENT_FIGURES), filters)
+    shares = _rows(engine, filters.applicable(tuple(n for n, _ in MODE_SHARES)), filters)
+    segments = filters.applicable(tuple(f"{s}_{f}" for s in SEGMENTS for f in SEGMENT_FIGURES))
     return {
         "totals": totals[0] if totals else {},
         "channels": _rows(engine, channel_names, filters, "channel"),

@@ -120,8 +120,7 @@ def subscriptions(session: Session) -> list[ReportSubscription]:
 
 def _figures(engine: Engine, filters: Filters) -> dict[str, Any]:
     query = filters.query()
-    names = [m for m in REPORT_METRICS if all(f in METRICS[m].accepts() for f in query.filters())]
-    rows = kpis(engine, names, query)
+    rows = kpis(engine, filters.applicable(REPORT_METRICS), query)
     return rows[0] if rows else {}
 
 
@@ -197,11 +196,8 @@ def send_due_reports(database: Database, clock: Clock, mailer: Mailer, settings:
     that fails to send stays due and is tried again at the next run."""
     today = clock.now().astimezone(ZoneInfo(settings.timezone)).date()
     with database.transaction() as session:
-        due = [
-            (s.id, last_complete_period(s.frequency, today))
-            for s in subscriptions(session)
-            if last_complete_period(s.frequency, today).start > s.last_period_start
-        ]
+        periods = [(s, last_complete_period(s.frequency, today)) for s in subscriptions(session)]
+        due = [(s.id, period) for s, period in periods if period.start > s.last_period_start]
     if not due:
         return 0
     sent = 0
