@@ -40,6 +40,7 @@ SAME_IN_FRENCH = frozenset(
         "Description",
         "Drive",
         "Segment",
+        "Segments",
         "Services",
     }
 )

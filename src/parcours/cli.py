@@ -11,7 +11,19 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import OperationalError
 
-from parcours import __version__, analytics, catalog, customers, inventory, orders, registry, stores
+from parcours import (
+    __version__,
+    analytics,
+    catalog,
+    customers,
+    engagement,
+    inventory,
+    loyalty,
+    orders,
+    registry,
+    segments,
+    stores,
+)
 from parcours.core import auth
 from parcours.core.audit import CLI_ACTOR
 from parcours.core.clock import SYSTEM_CLOCK
@@ -42,6 +54,9 @@ app.add_typer(catalog.cli_app(), name="catalog")
 app.add_typer(customers.cli_app(registry.personal_data_handlers), name="customers")
 app.add_typer(orders.cli_app(), name="orders")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(segments.cli_app(), name="segments")
+app.add_typer(engagement.cli_app(), name="engagement")
+app.add_typer(loyalty.cli_app(), name="loyalty")
 for _name, _group in analytics.cli_apps().items():
     app.add_typer(_group, name=_name)
 

@@ -11,7 +11,7 @@ facade, which `parcours.web` may not import.
 
 from __future__ import annotations
 
-from parcours import analytics, registry
+from parcours import analytics, engagement, loyalty, registry, segments
 from parcours.core.auth import KEY_KINDS, ROLES
 from parcours.core.errors import PROBLEM_TYPES
 from parcours.core.http import _STATUS_TITLES
@@ -83,4 +83,7 @@ def dynamic_msgids() -> set[str]:
         | set(RETURN_REASONS)
         | set(RETURN_CONDITIONS)
         | analytics.console_msgids()
+        | segments.console_msgids()
+        | engagement.console_msgids()
+        | loyalty.console_msgids()
     )

@@ -30,16 +30,22 @@ def metadata() -> MetaData:
     from parcours.core import models as core_models
     from parcours.core.db import Base
     from parcours.customers import models as customers_models
+    from parcours.engagement import models as engagement_models
     from parcours.inventory import models as inventory_models
+    from parcours.loyalty import models as loyalty_models
     from parcours.orders import models as orders_models
+    from parcours.segments import models as segments_models
     from parcours.stores import models as stores_models
 
     assert analytics_models
     assert catalog_models
     assert core_models
     assert customers_models
+    assert engagement_models
     assert inventory_models
+    assert loyalty_models
     assert orders_models
+    assert segments_models
     assert stores_models
     return Base.metadata
 
@@ -56,10 +62,13 @@ def api_routers() -> list[APIRouter]:
     from parcours.customers.matching_api import router as matching_router
     from parcours.customers.privacy_api import router as privacy_router
     from parcours.customers.tracking_api import router as tracking_router
+    from parcours.engagement.api import router as engagement_router
     from parcours.inventory.api import router as inventory_router
+    from parcours.loyalty.api import router as loyalty_router
     from parcours.orders.api import router as orders_router
     from parcours.orders.cart_api import router as carts_router
     from parcours.orders.pos_api import router as pos_router
+    from parcours.segments.api import router as segments_router
     from parcours.stores.api import router as stores_router
 
     return [
@@ -79,6 +88,9 @@ def api_routers() -> list[APIRouter]:
         analytics_router,
         attribution_router,
         value_router,
+        segments_router,
+        engagement_router,
+        loyalty_router,
     ]
 
 
@@ -88,9 +100,12 @@ def page_routers() -> list[APIRouter]:
     from parcours.customers.matching_pages import router as matching_pages
     from parcours.customers.pages import router as customers_pages
     from parcours.customers.privacy_pages import router as privacy_pages
+    from parcours.engagement.pages import router as engagement_pages
     from parcours.inventory.pages import router as inventory_pages
+    from parcours.loyalty.pages import router as loyalty_pages
     from parcours.orders.account_pages import router as my_orders_page
     from parcours.orders.pages import router as orders_pages
+    from parcours.segments.pages import router as segments_pages
     from parcours.stores.pages import public_router as store_locator_page
     from parcours.stores.pages import router as stores_pages
 
@@ -105,20 +120,31 @@ def page_routers() -> list[APIRouter]:
         inventory_pages,
         catalog_pages,
         analytics_pages,
+        segments_pages,
+        engagement_pages,
+        loyalty_pages,
     ]
 
 
 def consumers() -> list[Consumer]:
     """Event consumers run by `parcours worker` (and in-process by `parcours serve`)."""
+    from parcours import engagement, loyalty, segments
     from parcours.core.webhooks import webhook_consumer
     from parcours.orders import notification_consumer, tracking_consumer
 
-    return [tracking_consumer(), notification_consumer(), webhook_consumer()]
+    return [
+        tracking_consumer(),
+        notification_consumer(),
+        webhook_consumer(),
+        *loyalty.consumers(),
+        *segments.consumers(),
+        *engagement.consumers(),
+    ]
 
 
 def periodic_jobs() -> list[PeriodicJob]:
     """Time-driven jobs run by the worker alongside the consumers."""
-    from parcours import analytics, customers, orders
+    from parcours import analytics, customers, engagement, loyalty, orders, segments
     from parcours.core.webhooks import webhook_delivery_job
     from parcours.inventory import expire_reservations_job
 
@@ -128,6 +154,9 @@ def periodic_jobs() -> list[PeriodicJob]:
         webhook_delivery_job(),
         *customers.periodic_jobs(personal_data_handlers()),
         *analytics.periodic_jobs(),
+        *loyalty.periodic_jobs(),
+        *segments.periodic_jobs(),
+        *engagement.periodic_jobs(),
     ]
 
 
@@ -135,16 +164,23 @@ def personal_data_handlers() -> list[PersonalDataHandler]:
     """What the contexts above customers hold about a person, for subject access exports
     and erasures (customers handles its own data itself). Orders keep the amounts for
     accounting and drop the person."""
-    from parcours import orders
+    from parcours import engagement, loyalty, orders, segments
 
-    return [orders.personal_data_handler()]
+    return [
+        orders.personal_data_handler(),
+        *loyalty.personal_data_handlers(),
+        *segments.personal_data_handlers(),
+        *engagement.personal_data_handlers(),
+    ]
 
 
 def timeline_sources() -> list[TimelineSource]:
     """What the contexts above customers add to a customer's timeline (orders, returns,
     messages, cases as they land), injected into the customer pages through `app.state`.
     Each source answers a `TimelineQuery` with `TimelineEntry`s, newest first."""
-    return []
+    from parcours import engagement, loyalty
+
+    return [*engagement.timeline_sources(), *loyalty.timeline_sources()]
 
 
 def stock_lookup() -> StockLookup:

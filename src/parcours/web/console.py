@@ -239,7 +239,14 @@ NAVIGATION: dict[str, list[NavItem]] = {
         NavItem("Matching", "/console/matching", ("admin", "marketer")),
         NavItem("Clienteling", "/console/clienteling", ("admin", "marketer", "staff")),
     ],
-    "Activation": [],
+    "Activation": [
+        NavItem("Segments", "/console/activation/segments", ("admin", "marketer")),
+        NavItem("Campaigns", "/console/activation/campaigns", ("admin", "marketer")),
+        NavItem("Message templates", "/console/activation/templates", ("admin", "marketer")),
+        NavItem("Deliveries", "/console/activation/deliveries", ("admin", "marketer")),
+        NavItem("Offers and codes", "/console/activation/offers", ("admin", "marketer")),
+        NavItem("Loyalty", "/console/activation/loyalty", ("admin", "marketer", "staff")),
+    ],
     "Insight": [
         NavItem("Sales and channels", "/console/insight", ("admin", "marketer")),
         NavItem("Journey funnel", "/console/insight/funnel", ("admin", "marketer")),

@@ -1,0 +1,3 @@
+"""Tables of the engagement context."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Tables of the loyalty context."""
+
+from __future__ import annotations

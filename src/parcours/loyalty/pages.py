@@ -1,0 +1,7 @@
+"""Console pages of the loyalty context."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,3 @@
+"""Tables of the segments context."""
+
+from __future__ import annotations

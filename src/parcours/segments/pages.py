@@ -1,0 +1,7 @@
+"""Console pages of the segments context."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
