@@ -126,3 +126,14 @@ async def client(
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://parcours.test") as http:
         yield http
+
+
+@pytest.fixture(autouse=True)
+def _promotion_hook_restored() -> Iterator[None]:
+    """`create_app` installs the loyalty promotions engine process-wide; put back the
+    hook after each test so tests of carts without the app see the orders default."""
+    from parcours import orders
+
+    orders.set_promotion_hook(orders.NoPromotions())
+    yield
+    orders.set_promotion_hook(orders.NoPromotions())

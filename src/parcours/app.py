@@ -12,7 +12,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from parcours import __version__, registry
+from parcours import __version__, loyalty, orders, registry
 from parcours.core.clock import SYSTEM_CLOCK, Clock
 from parcours.core.db import Database, DatabaseUnavailable
 from parcours.core.errors import ParcoursError, ServiceUnavailable
@@ -78,6 +78,8 @@ def create_app(
     app.state.stock_lookup = registry.stock_lookup()
     app.state.timeline_sources = registry.timeline_sources()
     app.state.personal_data_handlers = registry.personal_data_handlers()
+    # Carts are priced only in the app: promotions and promo codes come from loyalty.
+    orders.set_promotion_hook(loyalty.promotion_engine())
 
     install_problem_handlers(app)
     app.add_exception_handler(LoginRequired, _to_login)

@@ -3,10 +3,30 @@ and the loyalty programme with its append-only points ledger (facade)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from parcours.core.errors import NotFound
+from parcours.loyalty.offers import (
+    APPLIED,
+    CodeCheck,
+    IssuedCode,
+    PromotionEngine,
+    add_shared_code,
+    check_code,
+    generate_codes,
+)
+from parcours.loyalty.offers import issue_code as _issue_code
+from parcours.loyalty.programme import LoyaltyStatus, credit_past_orders
+from parcours.loyalty.programme import award_points as _award_points
+from parcours.loyalty.programme import points_balance as _points_balance
+from parcours.loyalty.promotions import Basket, BasketLine, get_promotion
+from parcours.loyalty.promotions import add_promotion as _add_promotion
 
 if TYPE_CHECKING:
     import typer
+    from sqlalchemy.orm import Session
 
     from parcours.core.events import Consumer, PeriodicJob
     from parcours.customers import PersonalDataHandler, TimelineSource
@@ -19,36 +39,120 @@ def cli_app() -> typer.Typer:
     return app
 
 
+def promotion_engine() -> PromotionEngine:
+    """The promotions engine to install in orders (`orders.set_promotion_hook`): automatic
+    promotions and the cart's codes when a cart is priced; the codes redeemed, atomically,
+    when its order is placed (409 naming a code used meanwhile)."""
+    return PromotionEngine()
+
+
+def add_promotion(session: Session, now: datetime, data: dict[str, Any]) -> str:
+    """Create a promotion from its JSON description (as `POST /v1/promotions` takes it);
+    returns its key. Raises InvalidInput naming each bad field, Conflict for a key in
+    use."""
+    return _add_promotion(session, now, data).key
+
+
+def has_promotion(session: Session, key: str) -> bool:
+    """Whether a promotion with this key exists (active or not)."""
+    try:
+        get_promotion(session, key)
+    except NotFound:
+        return False
+    return True
+
+
+def issue_code(
+    session: Session,
+    now: datetime,
+    promotion_key: str,
+    profile_id: uuid.UUID,
+    *,
+    valid_days: int | None = None,
+) -> IssuedCode:
+    """A new unique single-use code of the promotion, assigned to `profile_id` (only they
+    may use it), expiring `valid_days` after `now` (UTC; None: when the promotion ends).
+    Raises NotFound for an unknown promotion. Runs in the caller's transaction."""
+    return _issue_code(session, now, promotion_key, profile_id, valid_days=valid_days)
+
+
+def award_points(
+    session: Session,
+    now: datetime,
+    profile_id: uuid.UUID,
+    points: int,
+    reason: str,
+    reference: str,
+) -> int:
+    """Give `points` (negative: take) to a member as an `adjust` ledger entry; returns
+    the new balance. Idempotent on `reference` (a second call writes nothing); a debit
+    beyond the balance raises Conflict."""
+    return _award_points(session, now, profile_id, points, reason, reference)
+
+
+def points_balance(session: Session, now: datetime, profile_id: uuid.UUID) -> LoyaltyStatus:
+    """A member's balance (the ledger's sum), tier (points earned over the last 12
+    months), points expiring within 30 days and the next tier."""
+    return _points_balance(session, now, profile_id)
+
+
 def consumers() -> list[Consumer]:
-    """Outbox consumers of this context, run by the worker."""
-    return []
+    """Outbox consumers of this context, run by the worker: points from orders."""
+    from parcours.loyalty.programme import points_consumer
+
+    return [points_consumer()]
 
 
 def periodic_jobs() -> list[PeriodicJob]:
-    """Time-driven jobs of this context, run by the worker."""
-    return []
+    """Time-driven jobs of this context, run by the worker: points expiry (FIFO)."""
+    from parcours.loyalty.programme import expiry_job
+
+    return [expiry_job()]
 
 
 def personal_data_handlers() -> list[PersonalDataHandler]:
     """What this context holds about a person, for access exports and erasures."""
-    return []
+    from parcours.loyalty.privacy import personal_data_handler
+
+    return [personal_data_handler()]
 
 
 def timeline_sources() -> list[TimelineSource]:
-    """What this context adds to a customer's timeline."""
-    return []
+    """What this context adds to a customer's timeline: points earned and spent."""
+    from parcours.loyalty.privacy import timeline_source
+
+    return [timeline_source]
 
 
 def console_msgids() -> set[str]:
     """Words this context's pages translate from Python data (for the translation tests)."""
-    return set()
+    from parcours.loyalty.pages import CONSOLE_MSGIDS
+
+    return set(CONSOLE_MSGIDS)
 
 
 __all__ = [
+    "APPLIED",
+    "Basket",
+    "BasketLine",
+    "CodeCheck",
+    "IssuedCode",
+    "LoyaltyStatus",
+    "PromotionEngine",
+    "add_promotion",
+    "add_shared_code",
+    "award_points",
+    "check_code",
     "cli_app",
     "console_msgids",
     "consumers",
+    "credit_past_orders",
+    "generate_codes",
+    "has_promotion",
+    "issue_code",
     "periodic_jobs",
     "personal_data_handlers",
+    "points_balance",
+    "promotion_engine",
     "timeline_sources",
 ]

@@ -5,7 +5,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from parcours.orders.facts import order_facts, sales_line_facts
+from parcours.orders.carts import (
+    NoPromotions,
+    OpenCart,
+    OpenCartLine,
+    PricedCart,
+    PricedLine,
+    PromotionHook,
+    PromotionResult,
+    open_cart_lines,
+    open_carts,
+    set_promotion_hook,
+)
+from parcours.orders.facts import (
+    customer_order_lines,
+    customer_orders,
+    order_facts,
+    sales_line_facts,
+    settled_orders,
+)
 from parcours.orders.history import PastLine, PastOrder, load_history, load_history_frames
 from parcours.orders.lifecycle import EXPIRE_PICKUPS_JOB, expire_pickups_job
 from parcours.orders.models import (
@@ -19,7 +37,15 @@ from parcours.orders.models import (
 )
 from parcours.orders.notifications import notification_consumer
 from parcours.orders.privacy import personal_data_handler
-from parcours.orders.service import ORDER_EVENT_TYPES, find_order, get_order, tracking_consumer
+from parcours.orders.service import (
+    ORDER_CANCELLED,
+    ORDER_COMPLETED,
+    ORDER_EVENT_TYPES,
+    ORDER_REFUNDED,
+    find_order,
+    get_order,
+    tracking_consumer,
+)
 
 if TYPE_CHECKING:
     import typer
@@ -36,23 +62,39 @@ __all__ = [
     "EXPIRE_PICKUPS_JOB",
     "FULFILMENT_MODES",
     "FULFILMENT_STATUSES",
+    "ORDER_CANCELLED",
     "ORDER_CHANNELS",
+    "ORDER_COMPLETED",
     "ORDER_EVENT_TYPES",
+    "ORDER_REFUNDED",
     "ORDER_STATUSES",
     "PAYMENT_STATUSES",
     "RETURN_CONDITIONS",
     "RETURN_REASONS",
+    "NoPromotions",
+    "OpenCart",
+    "OpenCartLine",
     "PastLine",
     "PastOrder",
+    "PricedCart",
+    "PricedLine",
+    "PromotionHook",
+    "PromotionResult",
     "cli_app",
+    "customer_order_lines",
+    "customer_orders",
     "expire_pickups_job",
     "find_order",
     "get_order",
     "load_history",
     "load_history_frames",
     "notification_consumer",
+    "open_cart_lines",
+    "open_carts",
     "order_facts",
     "personal_data_handler",
     "sales_line_facts",
+    "set_promotion_hook",
+    "settled_orders",
     "tracking_consumer",
 ]

@@ -65,15 +65,18 @@ class PricedCart:
     total: int  # subtotal; delivery is added by the chosen option at checkout
     unpriced: list[str] = field(default_factory=list)  # SKUs without a price on the channel
     promo_messages: dict[str, str] = field(default_factory=dict)  # code -> what happened
+    free_delivery: bool = False  # a promotion waives the delivery fee at checkout
 
 
 @dataclass(frozen=True)
 class PromotionResult:
-    """What promotions give a cart: a discount per SKU (cents, on the whole line) and,
-    per promo code of the cart, what became of it ("applied", or why not)."""
+    """What promotions give a cart: a discount per SKU (cents, on the whole line),
+    per promo code of the cart, what became of it ("applied", or why not), and whether
+    the delivery fee is waived (`free_delivery`: checkout then charges no delivery)."""
 
     line_discounts: Mapping[str, int] = field(default_factory=dict)
     code_messages: Mapping[str, str] = field(default_factory=dict)
+    free_delivery: bool = False
 
 
 class PromotionHook(Protocol):
@@ -83,6 +86,12 @@ class PromotionHook(Protocol):
         self, session: Session, now: datetime, cart: Cart, lines: Sequence[PricedLine]
     ) -> PromotionResult: ...
 
+    def redeem(
+        self, session: Session, now: datetime, priced: PricedCart, order_reference: str
+    ) -> None:
+        """Use the cart's promo codes for the order being placed, in the checkout's
+        transaction; raise `Conflict` (409) naming a code that can no longer be used."""
+
 
 class NoPromotions:
     """The default: no discount; promo codes are kept on the cart but not applied."""
@@ -91,6 +100,11 @@ class NoPromotions:
         self, session: Session, now: datetime, cart: Cart, lines: Sequence[PricedLine]
     ) -> PromotionResult:
         return PromotionResult({}, dict.fromkeys(cart.promo_codes, "no promotion is running"))
+
+    def redeem(
+        self, session: Session, now: datetime, priced: PricedCart, order_reference: str
+    ) -> None:
+        return None
 
 
 _hook: list[PromotionHook] = [NoPromotions()]
@@ -373,6 +387,7 @@ def price_cart(
         total=subtotal,
         unpriced=unpriced,
         promo_messages=dict(result.code_messages),
+        free_delivery=result.free_delivery,
     )
 
 
@@ -451,3 +466,96 @@ def _merge_lines(session: Session, now: datetime, source: Cart, target: Cart) ->
                 CartLine(cart_id=target.id, sku=line.sku, quantity=line.quantity, added_at=now)
             )
         session.delete(line)
+
+
+# ------------------------------------------------------------------ open carts by person
+
+
+@dataclass(frozen=True)
+class OpenCartLine:
+    """One line of a person's open cart: `unit_price` in cents of the cart's currency,
+    VAT included, from the channel's list now (None when the SKU has no price)."""
+
+    sku: str
+    name_fr: str
+    name_en: str
+    quantity: int
+    unit_price: int | None
+
+    def name(self, locale: str) -> str:
+        return self.name_en if locale == "en" and self.name_en else self.name_fr
+
+
+@dataclass(frozen=True)
+class OpenCart:
+    cart_id: uuid.UUID
+    channel: str
+    currency: str
+    store_id: uuid.UUID | None
+    updated_at: datetime
+    lines: list[OpenCartLine]
+
+
+def open_carts(
+    session: Session, now: datetime, profile_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, OpenCart]:
+    """Each person's open cart (the most recently changed one with lines, on any
+    channel), by live profile id: carts of profiles merged into them count. Empty carts
+    and anonymous carts are left out. Queries: one for the carts and lines, one name
+    query and one price query per channel among them, whatever the number of people."""
+    wanted = list(dict.fromkeys(profile_ids))
+    if not wanted:
+        return {}
+    walk = customers.live_profile_of(wanted).subquery("open_cart_owner")
+    columns = (walk.c.profile_id, Cart.id, Cart.channel, Cart.currency, Cart.store_id,
+               Cart.updated_at, CartLine.sku, CartLine.quantity)  # fmt: skip
+    rows = session.execute(
+        select(*columns)
+        .join(Cart, Cart.customer_id == walk.c.customer_id)
+        .join(CartLine, CartLine.cart_id == Cart.id)
+        .where(Cart.status == "open")
+        .order_by(walk.c.profile_id, Cart.updated_at.desc(), Cart.id, CartLine.added_at)
+    ).all()
+    chosen: dict[uuid.UUID, uuid.UUID] = {}
+    raw: dict[uuid.UUID, tuple[Any, list[tuple[str, int]]]] = {}
+    for profile_id, cart_id, channel, currency, store_id, updated_at, sku, quantity in rows:
+        if chosen.setdefault(profile_id, cart_id) != cart_id:
+            continue  # an older open cart of the same person
+        head, lines = raw.setdefault(
+            profile_id, ((cart_id, channel, currency, store_id, updated_at), [])
+        )
+        lines.append((sku, int(quantity)))
+    skus = {sku for _, lines in raw.values() for sku, _ in lines}
+    labels = catalog.sku_labels(session, skus)
+    prices: dict[str, dict[str, int]] = {}
+    for channel in {head[1] for head, _ in raw.values()}:
+        channel_skus = sorted({s for head, lines in raw.values() if head[1] == channel
+                               for s, _ in lines})  # fmt: skip
+        try:
+            quotes = catalog.current_prices(session, channel, now, channel_skus)
+        except NotFound:  # a channel without a price list: lines without prices
+            quotes = {}
+        prices[channel] = {sku: quote.incl_vat for sku, quote in quotes.items()}
+    out: dict[uuid.UUID, OpenCart] = {}
+    for profile_id, (head, lines) in raw.items():
+        cart_id, channel, currency, store_id, updated_at = head
+        out[profile_id] = OpenCart(
+            cart_id, channel, currency, store_id, updated_at,
+            [
+                OpenCartLine(
+                    sku,
+                    labels[sku].name_fr if sku in labels else sku,
+                    labels[sku].name_en if sku in labels else sku,
+                    quantity,
+                    prices[channel].get(sku),
+                )
+                for sku, quantity in lines
+            ],
+        )  # fmt: skip
+    return out
+
+
+def open_cart_lines(session: Session, now: datetime, profile_id: uuid.UUID) -> list[OpenCartLine]:
+    """The lines of one person's open cart (empty when none): `open_carts` for one."""
+    found = open_carts(session, now, [profile_id]).get(profile_id)
+    return found.lines if found is not None else []

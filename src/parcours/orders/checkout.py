@@ -28,7 +28,14 @@ from parcours.core.errors import Conflict, FieldError, InvalidInput
 from parcours.core.geo import GeoPoint
 from parcours.core.ids import new_id
 from parcours.orders import delivery, payments, pickup
-from parcours.orders.carts import PricedCart, cart_lines, open_cart, price_cart, vat_part
+from parcours.orders.carts import (
+    PricedCart,
+    cart_lines,
+    open_cart,
+    price_cart,
+    promotion_hook,
+    vat_part,
+)
 from parcours.orders.models import (
     PICKUP_MODES,
     SHIPPED_MODES,
@@ -126,6 +133,8 @@ def place_order(
     codes = _pickup_codes(session, fulfilments)
     payment = _start_payment(session, now, order, request)
     _convert_cart(session, now, cart, order)
+    # The cart's codes are used up with the order, or the whole checkout is refused.
+    promotion_hook().redeem(session, now, priced, order.number)
     add_event(
         session,
         now,
@@ -221,7 +230,7 @@ def _order(
 ) -> Order:
     fee = delivery.home_fee(priced) if request.mode == "home_delivery" else 0
     if request.mode == "ship_from_store":
-        fee = delivery.SHIP_FROM_STORE_FEE
+        fee = delivery.ship_from_store_fee(priced)
     store_id = cart.store_id or (request.store_id if request.mode in PICKUP_MODES else None)
     return Order(
         id=new_id(),

@@ -329,7 +329,14 @@ def take_ship_capacity(session: Session, now: datetime, store_id: uuid.UUID, cap
 
 
 def home_fee(priced: PricedCart) -> int:
-    return 0 if priced.total >= FREE_DELIVERY_FROM else HOME_DELIVERY_FEE
+    """The home delivery fee in cents: none from `FREE_DELIVERY_FROM` or when a
+    promotion waives it."""
+    return 0 if priced.free_delivery or priced.total >= FREE_DELIVERY_FROM else HOME_DELIVERY_FEE
+
+
+def ship_from_store_fee(priced: PricedCart) -> int:
+    """The ship-from-store fee in cents (none when a promotion waives delivery)."""
+    return 0 if priced.free_delivery else SHIP_FROM_STORE_FEE
 
 
 def _needs(priced: PricedCart) -> list[Need]:
@@ -418,7 +425,7 @@ def ship_from_store_option(
 ) -> DeliveryOption:
     plan = route("ship_from_store", _needs(priced), network, place)
     option = DeliveryOption(
-        "ship_from_store", plan.possible, SHIP_FROM_STORE_FEE, priced.currency, plan=plan
+        "ship_from_store", plan.possible, ship_from_store_fee(priced), priced.currency, plan=plan
     )
     if not plan.shipments and not plan.shortages:
         option.why_not = "no store offering ship from store has parcel capacity left near you"

@@ -16,7 +16,7 @@ from sqlalchemy.orm import aliased
 
 from parcours import customers, stores
 from parcours.core.facts import id_text, utc_timestamp
-from parcours.orders.models import Fulfilment, Order, OrderLine, Payment
+from parcours.orders.models import Fulfilment, Order, OrderLine, Payment, Return
 
 
 def _first_fulfilment() -> Any:
@@ -118,3 +118,70 @@ def sales_line_facts(
         .join(orders, orders.c.order_key == OrderLine.order_id)
         .outerjoin(fulfilment, fulfilment.id == OrderLine.fulfilment_id)
     )
+
+
+def customer_orders() -> Select[Any]:
+    """(customer_id, order_id, channel, store_id, placed_at, total, currency) of every
+    order of a known customer that is not cancelled, in native types (UUIDs, UTC times,
+    `total` in cents): audiences (the segments context) count and sum them per profile,
+    mapping `customer_id` to the live profile themselves."""
+    columns: list[Any] = [
+        Order.customer_id,
+        Order.id.label("order_id"),
+        Order.channel,
+        func.coalesce(Order.store_id, _pickup_store()).label("store_id"),
+        Order.placed_at,
+        Order.total,
+        Order.currency,
+    ]
+    return select(*columns).where(Order.customer_id.is_not(None), Order.status != "cancelled")
+
+
+def customer_order_lines() -> Select[Any]:
+    """`customer_orders` with one row per line: plus `sku`, `category` and the line's
+    `line_total` (cents, after its discount)."""
+    orders = customer_orders().subquery("customer_orders")
+    return select(
+        orders.c.customer_id,
+        orders.c.order_id,
+        orders.c.channel,
+        orders.c.store_id,
+        orders.c.placed_at,
+        orders.c.currency,
+        OrderLine.sku,
+        OrderLine.category,
+        OrderLine.total.label("line_total"),
+    ).join(OrderLine, OrderLine.order_id == orders.c.order_id)
+
+
+def _pickup_store() -> Any:
+    first = aliased(Fulfilment)
+    return (
+        select(first.pickup_store_id)
+        .where(first.order_id == Order.id)
+        .order_by(first.created_at, first.id)
+        .limit(1)
+        .correlate(Order)
+        .scalar_subquery()
+    )
+
+
+def settled_orders() -> Select[Any]:
+    """(customer_id, number, channel, placed_at, kept) of every order of a known customer
+    that is not cancelled: `kept` is what the customer paid for goods and kept, in cents
+    (total less delivery, less what its refunded returns paid back, live or imported).
+    Loyalty credits a history of past orders from it."""
+    refunded = (
+        select(func.coalesce(func.sum(Return.refund_amount), 0))
+        .where(Return.order_id == Order.id, Return.status == "refunded")
+        .correlate(Order)
+        .scalar_subquery()
+    )
+    columns: list[Any] = [
+        Order.customer_id,
+        Order.number,
+        Order.channel,
+        Order.placed_at,
+        (Order.total - Order.delivery_total - refunded).label("kept"),
+    ]
+    return select(*columns).where(Order.customer_id.is_not(None), Order.status != "cancelled")
