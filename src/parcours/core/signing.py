@@ -29,6 +29,7 @@ from parcours.core.errors import FieldError, InvalidInput
 from parcours.core.models import InstanceSecret
 
 KEY_ROW = "signing"  # the row of `instance_secrets` holding the key
+_SESSION_CACHE = "parcours.signing.secret"
 
 
 class InvalidToken(InvalidInput):
@@ -43,7 +44,13 @@ class ExpiredToken(InvalidToken):
 
 
 def instance_secret(session: Session, now: datetime | None = None) -> bytes | None:
-    """The installation's secret; created (with `now`) when missing and `now` is given."""
+    """The installation's secret; created (with `now`) when missing and `now` is given.
+
+    Kept in `session.info` once read: it never changes, and a batch that signs thousands
+    of links (a campaign's click and unsubscribe links) then reads it once."""
+    cached = session.info.get(_SESSION_CACHE)
+    if isinstance(cached, bytes):
+        return cached
     value = session.scalar(select(InstanceSecret.value).where(InstanceSecret.name == KEY_ROW))
     if value is None and now is not None:
         dialect = session.get_bind().dialect.name
@@ -55,7 +62,12 @@ def instance_secret(session: Session, now: datetime | None = None) -> bytes | No
             .on_conflict_do_nothing(index_elements=["name"])
         )
         value = session.scalar(select(InstanceSecret.value).where(InstanceSecret.name == KEY_ROW))
-    return bytes.fromhex(value) if value is not None else None
+    if value is None:
+        return None
+    secret = bytes.fromhex(value)
+    if not session.in_nested_transaction():  # a savepoint could still roll a creation back
+        session.info[_SESSION_CACHE] = secret
+    return secret
 
 
 def _key(secret: bytes, purpose: str) -> bytes:

@@ -1,0 +1,79 @@
+"""`parcours engagement …` as an operator runs it; a person's messages in their export,
+on their timeline, and pseudonymised by an erasure."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import select
+
+from parcours import customers, engagement
+from parcours.core.clock import ManualClock
+from parcours.core.db import Database
+from parcours.engagement import SendRequest, send_message
+from parcours.engagement.models import Delivery
+from tests.engagement.helpers import Outbox, outlets, person, template
+
+
+def parcours(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PARCOURS_")}
+    environment.update({"PARCOURS_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"})
+    return subprocess.run(
+        [sys.executable, "-m", "parcours", *args],
+        capture_output=True, text=True, env=environment, cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+
+
+def test_templates_policy_and_sends_from_the_command_line(tmp_path: Path) -> None:
+    assert parcours(tmp_path, "init").returncode == 0
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"key": "promo", "channel": "sms", "kind": "marketing",
+                               "content": {"text_fr": "{{ prenom }}"}}))  # fmt: skip
+    refused = parcours(tmp_path, "engagement", "templates", "add", str(bad))
+    assert refused.returncode != 0
+    assert "text_fr" in refused.stdout + refused.stderr
+    good = tmp_path / "promo.json"
+    content = {"text_fr": "Bonjour {{ customer.first_name }}"}
+    good.write_text(
+        json.dumps({"key": "promo", "channel": "sms", "kind": "marketing", "content": content})
+    )
+    added = parcours(tmp_path, "engagement", "templates", "add", str(good))
+    assert added.returncode == 0, added.stderr
+    assert "version 1" in added.stdout
+    listed = parcours(tmp_path, "engagement", "templates", "list")
+    assert "promo" in listed.stdout
+    policy = parcours(tmp_path, "engagement", "policy", "set", "sms", "--max", "1",
+                      "--quiet", "20:00-09:00", "--quiet-days", "sun")  # fmt: skip
+    assert policy.returncode == 0, policy.stderr
+    shown = parcours(tmp_path, "engagement", "policy", "list")
+    assert "20:00-09:00" in shown.stdout
+    campaigns = parcours(tmp_path, "engagement", "campaigns", "list")
+    assert campaigns.returncode == 0, campaigns.stderr
+
+
+def test_a_persons_messages_are_in_their_export_and_timeline_then_pseudonymised(
+    db: Database, clock: ManualClock
+) -> None:
+    template(db, clock)
+    profile = person(db, clock)
+    with db.transaction() as session:
+        send_message(session, clock.now(), SendRequest(profile, "soldes", f"x:{profile}"),
+                     outlets(Outbox()))  # fmt: skip
+    [handler] = engagement.personal_data_handlers()
+    [source] = engagement.timeline_sources()
+    with db.transaction() as session:
+        exported = handler.export(session, profile)["message_deliveries"]
+        assert [(d["template"], d["status"]) for d in exported] == [("soldes", "sent")]
+        query = customers.TimelineQuery(profile, (), None, 10)
+        [entry] = source(session, query)
+        assert (entry.kind, entry.title, entry.channel) == ("message", "soldes", "email")
+        assert handler.erase(session, clock.now(), profile) == 1
+    with db.transaction() as session:
+        [row] = session.scalars(select(Delivery)).all()
+        assert row.profile_id is None
+        assert str(profile) not in row.idempotency_key
+        assert handler.export(session, profile)["message_deliveries"] == []
