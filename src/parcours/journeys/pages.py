@@ -1,0 +1,133 @@
+"""Console pages of journeys: the list with status and people inside, a new journey
+(JSON editor, errors shown with their pointer), and a journey's page showing its steps
+as a vertical flow with counts per step, the editor for a new version, and
+activate/pause."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from parcours.core.deps import DbSession
+from parcours.core.errors import InvalidInput, ParcoursError
+from parcours.journeys import service
+from parcours.journeys.definition import STEP_TYPES, TRIGGERS
+from parcours.web.console import Console, VerifiedConsole, render, require_role
+
+router = APIRouter(prefix="/console/activation/journeys", include_in_schema=False)
+ROLES = ("admin", "marketer")
+HERE = "/console/activation/journeys"
+# Words the pages translate from Python data: statuses, step and trigger types.
+MSGIDS = (
+    "draft", "active", "paused", "archived",
+    "wait", "condition", "send", "promo_code", "points", "tag", "webhook", "exit",
+    "event", "segment_entered", "date_trait", "geo_entered", "back_in_stock",
+)  # fmt: skip
+assert set(STEP_TYPES) <= set(MSGIDS)
+assert set(TRIGGERS) <= set(MSGIDS)
+EXAMPLE = {
+    "trigger": {"type": "event", "event": "Product Added"},
+    "steps": [
+        {"id": "wait", "type": "wait", "hours": 1, "next": "send"},
+        {"id": "send", "type": "send", "template": "abandoned-cart"},
+    ],
+    "exit": [{"event": "Order Completed"}],
+    "reentry": {"mode": "always"},
+}
+
+
+def _parsed(text: str) -> dict[str, Any]:
+    try:
+        found = json.loads(text)
+    except ValueError as exc:
+        raise InvalidInput(f"The definition is not valid JSON: {exc}.") from None
+    if not isinstance(found, dict):
+        raise InvalidInput("The definition must be a JSON object.")
+    return found
+
+
+def _list(
+    request: Request, context: Any, session: Any, status_code: int = 200, **extra: Any
+) -> Response:
+    extra.setdefault("form", {"definition": json.dumps(EXAMPLE, indent=2)})
+    response = render(
+        request, context, "journeys/list.html", journeys=service.list_journeys(session), **extra
+    )
+    response.status_code = status_code
+    return response
+
+
+@router.get("", response_class=HTMLResponse)
+def list_page(request: Request, context: Console, session: DbSession) -> Response:
+    require_role(context, *ROLES)
+    return _list(request, context, session)
+
+
+@router.post("", response_class=HTMLResponse)
+def create(
+    request: Request,
+    context: VerifiedConsole,
+    session: DbSession,
+    key: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+    definition: Annotated[str, Form()] = "",
+) -> Response:
+    actor = require_role(context, *ROLES)
+    form = {"key": key, "name": name, "definition": definition}
+    try:
+        made = service.create_journey(session, context.now, actor, key, name, _parsed(definition))
+    except ParcoursError as error:
+        return _list(request, context, session, 422, error=error, form=form)
+    return RedirectResponse(f"{HERE}/{made.key}", status_code=303)
+
+
+def _page(
+    request: Request, context: Any, session: Any, key: str, status_code: int = 200, **extra: Any
+) -> Response:
+    journey = service.get_journey(session, key)
+    extra.setdefault("draft", json.dumps(journey.definition, indent=2, ensure_ascii=False))
+    response = render(
+        request, context, "journeys/journey.html", journey=journey,
+        stats=service.journey_stats(session, key),
+        steps={s["id"]: s for s in journey.definition.get("steps", [])}, **extra,
+    )  # fmt: skip
+    response.status_code = status_code
+    return response
+
+
+@router.get("/{key}", response_class=HTMLResponse)
+def journey_page(key: str, request: Request, context: Console, session: DbSession) -> Response:
+    require_role(context, *ROLES)
+    return _page(request, context, session, key)
+
+
+@router.post("/{key}", response_class=HTMLResponse)
+def save_version(
+    key: str,
+    request: Request,
+    context: VerifiedConsole,
+    session: DbSession,
+    definition: Annotated[str, Form()] = "",
+) -> Response:
+    actor = require_role(context, *ROLES)
+    try:
+        service.update_journey(session, context.now, actor, key, _parsed(definition))
+    except ParcoursError as error:
+        return _page(request, context, session, key, 422, error=error, draft=definition)
+    return RedirectResponse(f"{HERE}/{key}", status_code=303)
+
+
+@router.post("/{key}/status", response_class=HTMLResponse)
+def change_status(
+    key: str,
+    context: VerifiedConsole,
+    session: DbSession,
+    status: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    actor = require_role(context, *ROLES)
+    service.set_status(session, context.now, actor, key, status)
+    return RedirectResponse(f"{HERE}/{key}", status_code=303)
