@@ -119,3 +119,48 @@ def test_demo_generate_refuses_unknown_sizes(tmp_path: Path, size: str) -> None:
     result = parcours(tmp_path, "demo", "generate", "--size", size)
     assert result.returncode == 2
     assert "--size" in result.stderr
+
+
+HEAVY = ("ibis", "pandas", "numpy", "scipy", "duckdb", "pyarrow", "pyspark", "splink", "sklearn")
+HEAVY_LOADED = f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+
+
+def test_starting_the_command_line_imports_no_data_library(tmp_path: Path) -> None:
+    """Every command, `--version` included, pays for what `parcours.cli` imports: the
+    context groups are loaded when run, and their commands import Ibis, pandas, numpy…
+    only when they compute."""
+    started = subprocess.run(
+        [sys.executable, "-c", f"import parcours.cli, sys; {HEAVY_LOADED}"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
+    )
+    assert started.stdout.strip() == "[]"
+    analytics_help = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from parcours.cli import app; sys.argv = ['parcours', 'analytics', "
+            f"'--help']\ntry:\n    app()\nexcept SystemExit:\n    {HEAVY_LOADED}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
+    )
+    assert analytics_help.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_help_listing_shows_each_groups_own_help() -> None:
+    """`parcours --help` lists the groups without loading them: what it shows of each is
+    the help the group itself declares."""
+    import typer
+
+    from parcours.cli import _GROUPS, app
+
+    root = typer.main.get_command(app)
+    context = typer.Context(root)
+    for name, (listed, _) in _GROUPS.items():
+        group = root.get_command(context, name)  # type: ignore[attr-defined]
+        assert group.help == listed, name

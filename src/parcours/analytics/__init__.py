@@ -4,14 +4,29 @@ Parquet exports or on Spark; transaction history imports and store footfall (fac
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from parcours.analytics.footfall import FootfallCount, record_footfall
+from parcours.analytics.footfall_count import FootfallCount
 
 if TYPE_CHECKING:
     import typer
+    from sqlalchemy.orm import Session
 
     from parcours.core.events import PeriodicJob
+
+
+def record_footfall(
+    session: Session, now: datetime, counts: Sequence[FootfallCount], source: str = "api"
+) -> int:
+    """Store visitor counts (all-or-nothing): each (store, hour) is inserted or replaces
+    the count already there; `source` is api, csv or demo. Returns how many counts were
+    written; an unknown store or a bad hour or count raises InvalidInput naming it."""
+    # Imported on use: importing the facade (as the command line does) stays light.
+    from parcours.analytics.footfall import record_footfall as record
+
+    return record(session, now, counts, source)
 
 
 def cli_apps() -> dict[str, typer.Typer]:

@@ -25,13 +25,12 @@ import numpy.typing as npt
 from scipy import sparse
 from scipy.sparse.linalg import splu
 
+from parcours.analytics.names import MAX_ORDER, MODELS
 from parcours.core.errors import FieldError, InvalidInput
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-MODELS: Final = ("first", "last", "linear", "time_decay", "position", "markov", "shapley")
-MAX_ORDER: Final = 4
 MAX_SHAPLEY_CHANNELS: Final = 20
 #: Time decay on journeys without touch times: a touch one position earlier weighs half.
 DEFAULT_HALF_LIFE_TOUCHES: Final = 1.0

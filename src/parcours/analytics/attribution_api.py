@@ -15,15 +15,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from parcours.analytics.api import Reader, as_utc
-from parcours.analytics.attribution import MAX_ORDER, MODELS
 from parcours.analytics.attribution_report import (
     DEFAULT_MODELS,
     acquisition_report,
     attribution_report,
     check_models,
 )
-from parcours.analytics.engines import ENGINES, configured_engine
+from parcours.analytics.engines import configured_engine
 from parcours.analytics.metrics import MetricQuery
+from parcours.analytics.names import ENGINES, MAX_ORDER, MODELS
 from parcours.core.deps import DatabaseDep, SettingsDep
 
 router = APIRouter(tags=["analytics"])

@@ -14,8 +14,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from parcours.analytics.attribution import MAX_ORDER, MODELS
-
 # The engine options and output of the metrics commands, shared so every
 # `parcours analytics` command reads the same way.
 from parcours.analytics.commandline import (
@@ -27,7 +25,7 @@ from parcours.analytics.commandline import (
     parse_day,
     show_rows,
 )
-from parcours.analytics.metrics import MetricQuery
+from parcours.analytics.names import MAX_ORDER, MODELS
 from parcours.core.errors import ParcoursError
 from parcours.core.imports import ImportRejected
 
@@ -120,6 +118,7 @@ def attribution_report_command(
         attribution_report,
         check_models,
     )
+    from parcours.analytics.metrics import MetricQuery
 
     models = tuple(model or DEFAULT_MODELS)
     query = MetricQuery(start=parse_day(start), end=parse_day(end))
@@ -161,6 +160,7 @@ def acquisition_report_command(
     """New customers per month and first-touch channel, with their first-order revenue
     (cents)."""
     from parcours.analytics.attribution_report import acquisition_report
+    from parcours.analytics.metrics import MetricQuery
 
     query = MetricQuery(start=parse_day(start), end=parse_day(end))
     with _refusals_exit_2(), cli_engine(engine, parquet) as running:

@@ -19,10 +19,11 @@ import ibis.expr.types as ir
 import numpy as np
 
 from parcours.analytics import paths as journey_paths
-from parcours.analytics.attribution import MAX_ORDER, MODELS, Attribution, FloatArray, Paths
+from parcours.analytics.attribution import Attribution, FloatArray, Paths
 from parcours.analytics.attribution import attribute as run_model
 from parcours.analytics.engines import Engine
 from parcours.analytics.metrics import MetricQuery, scoped
+from parcours.analytics.names import MAX_ORDER, MODELS
 from parcours.core.errors import FieldError, InvalidInput
 
 DEFAULT_MODELS: Final = ("first", "last", "linear", "position", "markov")

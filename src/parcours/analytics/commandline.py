@@ -9,14 +9,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from parcours.analytics.engines import ENGINES, Engine, open_engine
+from parcours.analytics.names import ENGINES
 from parcours.core.commandline import CliState
+
+if TYPE_CHECKING:
+    from parcours.analytics.engines import Engine
 
 out = Console()
 EngineOpt = Annotated[str, typer.Option("--engine", help=f"One of {', '.join(ENGINES)}.")]
@@ -67,6 +70,8 @@ def show_rows(rows: list[dict[str, Any]], fmt: str) -> None:
 @contextmanager
 def cli_engine(name: str, parquet: Path | None) -> Iterator[Engine]:
     """The engine by name: `live` on the configured database, the others on `parquet`."""
+    from parcours.analytics.engines import open_engine  # Ibis: only for the commands using it
+
     if name == "live":
         with open_engine(name, database=CliState.database()) as engine:
             yield engine

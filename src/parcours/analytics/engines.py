@@ -33,12 +33,11 @@ from parcours.analytics.facts import (
     fact_selects,
     facts_of,
 )
+from parcours.analytics.names import ENGINES
 from parcours.core.db import Database
 from parcours.core.errors import FieldError, InvalidInput
 from parcours.core.settings import Settings
 from parcours.core.spark import spark_session
-
-ENGINES = ("live", "duckdb", "spark")
 
 
 @dataclass(frozen=True)

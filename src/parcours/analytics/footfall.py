@@ -21,6 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from parcours import stores
+from parcours.analytics.footfall_count import FootfallCount
 from parcours.analytics.models import Footfall
 from parcours.core import imports
 from parcours.core.errors import FieldError, InvalidInput
@@ -30,15 +31,6 @@ COLUMNS = ("store", "hour", "visitors")
 SOURCES = ("api", "csv", "demo")
 MAX_VISITORS = 1_000_000  # per store and hour: more is a counter fault, not a crowd
 CHUNK = 5_000
-
-
-@dataclass(frozen=True)
-class FootfallCount:
-    """Visitors who entered `store` (its code) during the hour starting at `hour` (UTC)."""
-
-    store: str
-    hour: datetime
-    visitors: int
 
 
 @dataclass

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from parcours.analytics import funnels, metrics, paths
 from parcours.analytics.commandline import (
     EndOpt,
     EngineOpt,
@@ -20,8 +19,6 @@ from parcours.analytics.commandline import (
     parse_day,
     show_rows,
 )
-from parcours.analytics.export import export_parquet
-from parcours.analytics.metrics import MetricQuery
 from parcours.core.clock import SYSTEM_CLOCK
 from parcours.core.commandline import CliState
 
@@ -42,6 +39,9 @@ def kpis_command(
     fmt: FormatOpt = "table",
 ) -> None:
     """KPIs by channel, store, category or period."""
+    from parcours.analytics import metrics
+    from parcours.analytics.metrics import MetricQuery
+
     query = MetricQuery(
         dimensions=tuple(by or ()),
         grain=period,
@@ -72,6 +72,9 @@ def funnel_command(
     fmt: FormatOpt = "table",
 ) -> None:
     """The journey funnel, or a custom funnel of event names."""
+    from parcours.analytics import funnels
+    from parcours.analytics.metrics import MetricQuery
+
     steps = funnels.custom_steps(step) if step else funnels.journey_steps()
     query = MetricQuery(start=parse_day(start), end=parse_day(end))
     with cli_engine(engine, parquet) as running:
@@ -88,6 +91,9 @@ def paths_command(
     fmt: FormatOpt = "table",
 ) -> None:
     """Most frequent paths to conversion across channels, offline included."""
+    from parcours.analytics import paths
+    from parcours.analytics.metrics import MetricQuery
+
     query = MetricQuery(start=parse_day(start), end=parse_day(end))
     with cli_engine(engine, parquet) as running:
         found = paths.conversion_paths(running, query, timedelta(days=lookback_days))
@@ -99,6 +105,8 @@ def parquet_command(
     full: Annotated[bool, typer.Option("--full", help="Export everything again.")] = False,
 ) -> None:
     """Export the facts as Parquet for the duckdb and spark engines (incremental)."""
+    from parcours.analytics.export import export_parquet
+
     result = export_parquet(CliState.database(), directory, now=SYSTEM_CLOCK.now(), full=full)
     kind = "full" if result.full else "incremental"
     counts = ", ".join(f"{name} {rows}" for name, rows in result.rows.items())

@@ -14,7 +14,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from parcours.analytics import charts, reports
-from parcours.analytics.attribution import MODELS
 from parcours.analytics.attribution_report import acquisition_report, attribution_report
 from parcours.analytics.clv import ClvQuery, clv
 from parcours.analytics.cohorts import CohortQuery, retention
@@ -28,6 +27,7 @@ from parcours.analytics.dashboard import (
 from parcours.analytics.engines import Engine
 from parcours.analytics.funnels import BREAKDOWNS, FunnelStep, custom_steps, funnel, journey_steps
 from parcours.analytics.metrics import METRICS, kpis
+from parcours.analytics.names import MODELS
 from parcours.analytics.paths import conversion_paths, sankey, top_paths
 from parcours.analytics.rfm import SEGMENT_NAMES, RfmQuery, rfm, segment_summary
 from parcours.core.deps import ClockDep, DatabaseDep, DbSession, SettingsDep

@@ -9,7 +9,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from parcours.core.audit import CLI_ACTOR
 from parcours.core.clock import SYSTEM_CLOCK
 from parcours.core.commandline import CliState
 
@@ -30,6 +29,7 @@ def add_command(
 ) -> None:
     """Send EMAIL the KPI report of each past week (Monday to Sunday) or month."""
     from parcours.analytics.reports import subscribe
+    from parcours.core.audit import CLI_ACTOR
 
     with CliState.database().transaction() as session:
         subscription = subscribe(

@@ -33,25 +33,12 @@ import pyarrow.csv as pacsv
 from sqlalchemy.orm import Session
 
 from parcours import catalog, customers, orders, stores
+from parcours.analytics.names import DEFAULT_SOURCE, TRANSACTION_FIELDS
 from parcours.core.errors import InvalidInput
 from parcours.core.imports import ImportRejected, RowError
 
-FIELDS = {
-    "invoice": "invoice or receipt number (required); a leading C marks a credit note",
-    "sku": "product SKU (required)",
-    "description": "product name, used for SKUs not in the catalogue",
-    "quantity": "units, a whole number (required); negative for a return",
-    "unit_price": "price of one unit, VAT included, in currency units (e.g. 12.90)",
-    "line_total": "amount of the line, VAT included, in currency units (instead of unit_price)",
-    "date": "when it was sold (required), ISO 8601; without a zone it is taken as UTC",
-    "customer": "customer number (created if unknown)",
-    "store": "store code (must exist); absent for web sales",
-    "country": "two-letter country of new customers",
-    "channel": "web, app, store, call_centre, marketplace or social (default: store when "
-    "a store is given, else web)",
-}
+FIELDS = TRANSACTION_FIELDS
 REQUIRED = ("invoice", "sku", "quantity", "date")
-DEFAULT_SOURCE = "import"
 MAX_QUANTITY = 100_000
 
 

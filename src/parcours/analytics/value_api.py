@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from parcours.analytics import clv, cohorts, footfall, rfm
 from parcours.analytics.api import Reader, as_utc
 from parcours.analytics.engines import open_engine
+from parcours.analytics.footfall_count import FootfallCount
 from parcours.core.audit import Actor
 from parcours.core.deps import ClockDep, DatabaseDep, DbSession, api_caller
 from parcours.core.errors import FieldError, InvalidInput
@@ -38,7 +39,7 @@ def post_footfall(
 ) -> FootfallStored:
     """Record visitor counts per store and hour; a count for a store and hour already
     recorded is replaced. All-or-nothing: one bad item stores none."""
-    counts = [footfall.FootfallCount(c.store, c.hour, c.visitors) for c in body]
+    counts = [FootfallCount(c.store, c.hour, c.visitors) for c in body]
     return FootfallStored(stored=footfall.record_footfall(session, clock.now(), counts, "api"))
 
 

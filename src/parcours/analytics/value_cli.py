@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from parcours.analytics import clv, cohorts, footfall, rfm, transactions
 from parcours.analytics.commandline import (
     EndOpt,
     EngineOpt,
@@ -21,6 +20,7 @@ from parcours.analytics.commandline import (
     parse_day,
     show_rows,
 )
+from parcours.analytics.names import DEFAULT_SOURCE, TRANSACTION_FIELDS
 from parcours.core import imports
 from parcours.core.clock import SYSTEM_CLOCK
 from parcours.core.commandline import CliState, print_row_errors
@@ -56,6 +56,8 @@ def cohorts_command(
     fmt: FormatOpt = "table",
 ) -> None:
     """Retention by first-purchase month or first channel."""
+    from parcours.analytics import cohorts
+
     query = cohorts.CohortQuery(by, months, parse_day(start), parse_day(end))
     query.check()
     with cli_engine(engine, parquet) as running:
@@ -72,6 +74,8 @@ def rfm_command(
     fmt: FormatOpt = "table",
 ) -> None:
     """Recency, frequency and monetary scores (1-5) and segments of every customer."""
+    from parcours.analytics import rfm
+
     with cli_engine(engine, parquet) as running:
         rows = rfm.rfm(running, rfm.RfmQuery(_as_of(as_of)))
     show_rows(rfm.segment_summary(rows) if summary else rows, fmt)
@@ -89,6 +93,8 @@ def clv_command(
     fmt: FormatOpt = "table",
 ) -> None:
     """Customer lifetime value (BG/NBD + Gamma-Gamma): expected purchases, spend, CLV."""
+    from parcours.analytics import clv
+
     query = clv.ClvQuery(_as_of(as_of), months, discount)
     query.check()
     with cli_engine(engine, parquet) as running:
@@ -105,6 +111,8 @@ def import_footfall_command(
 ) -> None:
     """Import door-counter footfall (visitors per store and hour, UTC); a store and hour
     imported again is replaced."""
+    from parcours.analytics import footfall
+
     if not file.is_file():
         raise typer.BadParameter(f"{file} is not a file", param_hint="FILE")
     db = CliState.database()
@@ -128,13 +136,13 @@ def import_transactions_command(
         typer.Option(
             "--map",
             help="COLUMN=FIELD: the file's column for a field ("
-            + ", ".join(transactions.FIELDS)
+            + ", ".join(TRANSACTION_FIELDS)
             + "); repeat for each.",
         ),
     ] = None,
     source: Annotated[
         str, typer.Option("--source", help="Name of the old system (orders are keyed by it).")
-    ] = transactions.DEFAULT_SOURCE,
+    ] = DEFAULT_SOURCE,
     warehouse: Annotated[
         str | None,
         typer.Option("--warehouse", help="Code of the warehouse web sales left from."),
@@ -145,6 +153,8 @@ def import_transactions_command(
 ) -> None:
     """Import years of line-level sales as past orders; returns, new products and new
     customers included; importing the same file again adds nothing."""
+    from parcours.analytics import transactions
+
     if not file.is_file():
         raise typer.BadParameter(f"{file} is not a file", param_hint="FILE")
     mapping = transactions.parse_mapping(map_ or [])

@@ -6,15 +6,19 @@ It lives in core so that each context's `cli.py` can open the database itself.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
-from parcours.core.db import Database
 from parcours.core.errors import ParcoursError
 from parcours.core.imports import RowError
-from parcours.core.migrate import pending
-from parcours.core.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    # SQLAlchemy, Alembic and pydantic are imported on first use, not when a command
+    # module is loaded: `--help` and `--version` need none of them.
+    from parcours.core.db import Database
+    from parcours.core.settings import Settings
 
 
 class CliState:
@@ -24,10 +28,15 @@ class CliState:
 
     @classmethod
     def settings(cls) -> Settings:
+        from parcours.core.settings import get_settings
+
         return get_settings()
 
     @classmethod
     def database(cls, migrated: bool = True) -> Database:
+        from parcours.core.db import Database
+        from parcours.core.migrate import pending
+
         if cls._db is None:
             db = Database.connect(cls.settings().resolved_database_url)
             db.ping()
