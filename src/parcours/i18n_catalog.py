@@ -11,7 +11,7 @@ facade, which `parcours.web` may not import.
 
 from __future__ import annotations
 
-from parcours import analytics, engagement, loyalty, registry, segments
+from parcours import analytics, engagement, journeys, loyalty, registry, segments
 from parcours.core.auth import KEY_KINDS, ROLES
 from parcours.core.errors import PROBLEM_TYPES
 from parcours.core.http import _STATUS_TITLES
@@ -85,5 +85,6 @@ def dynamic_msgids() -> set[str]:
         | analytics.console_msgids()
         | segments.console_msgids()
         | engagement.console_msgids()
+        | journeys.console_msgids()
         | loyalty.console_msgids()
     )

@@ -32,6 +32,7 @@ def metadata() -> MetaData:
     from parcours.customers import models as customers_models
     from parcours.engagement import models as engagement_models
     from parcours.inventory import models as inventory_models
+    from parcours.journeys import models as journeys_models
     from parcours.loyalty import models as loyalty_models
     from parcours.orders import models as orders_models
     from parcours.segments import models as segments_models
@@ -43,6 +44,7 @@ def metadata() -> MetaData:
     assert customers_models
     assert engagement_models
     assert inventory_models
+    assert journeys_models
     assert loyalty_models
     assert orders_models
     assert segments_models
@@ -64,6 +66,7 @@ def api_routers() -> list[APIRouter]:
     from parcours.customers.tracking_api import router as tracking_router
     from parcours.engagement.api import router as engagement_router
     from parcours.inventory.api import router as inventory_router
+    from parcours.journeys.api import router as journeys_router
     from parcours.loyalty.api import router as loyalty_router
     from parcours.orders.api import router as orders_router
     from parcours.orders.cart_api import router as carts_router
@@ -90,6 +93,7 @@ def api_routers() -> list[APIRouter]:
         value_router,
         segments_router,
         engagement_router,
+        journeys_router,
         loyalty_router,
     ]
 
@@ -102,6 +106,7 @@ def page_routers() -> list[APIRouter]:
     from parcours.customers.privacy_pages import router as privacy_pages
     from parcours.engagement.pages import router as engagement_pages
     from parcours.inventory.pages import router as inventory_pages
+    from parcours.journeys.pages import router as journeys_pages
     from parcours.loyalty.pages import router as loyalty_pages
     from parcours.orders.account_pages import router as my_orders_page
     from parcours.orders.pages import router as orders_pages
@@ -122,13 +127,14 @@ def page_routers() -> list[APIRouter]:
         analytics_pages,
         segments_pages,
         engagement_pages,
+        journeys_pages,
         loyalty_pages,
     ]
 
 
 def consumers() -> list[Consumer]:
     """Event consumers run by `parcours worker` (and in-process by `parcours serve`)."""
-    from parcours import engagement, loyalty, segments
+    from parcours import engagement, journeys, loyalty, segments
     from parcours.core.webhooks import webhook_consumer
     from parcours.orders import notification_consumer, tracking_consumer
 
@@ -139,12 +145,13 @@ def consumers() -> list[Consumer]:
         *loyalty.consumers(),
         *segments.consumers(),
         *engagement.consumers(),
+        *journeys.consumers(),
     ]
 
 
 def periodic_jobs() -> list[PeriodicJob]:
     """Time-driven jobs run by the worker alongside the consumers."""
-    from parcours import analytics, customers, engagement, loyalty, orders, segments
+    from parcours import analytics, customers, engagement, journeys, loyalty, orders, segments
     from parcours.core.webhooks import webhook_delivery_job
     from parcours.inventory import expire_reservations_job
 
@@ -157,6 +164,7 @@ def periodic_jobs() -> list[PeriodicJob]:
         *loyalty.periodic_jobs(),
         *segments.periodic_jobs(),
         *engagement.periodic_jobs(),
+        *journeys.periodic_jobs(),
     ]
 
 
@@ -164,13 +172,14 @@ def personal_data_handlers() -> list[PersonalDataHandler]:
     """What the contexts above customers hold about a person, for subject access exports
     and erasures (customers handles its own data itself). Orders keep the amounts for
     accounting and drop the person."""
-    from parcours import engagement, loyalty, orders, segments
+    from parcours import engagement, journeys, loyalty, orders, segments
 
     return [
         orders.personal_data_handler(),
         *loyalty.personal_data_handlers(),
         *segments.personal_data_handlers(),
         *engagement.personal_data_handlers(),
+        *journeys.personal_data_handlers(),
     ]
 
 
@@ -178,9 +187,13 @@ def timeline_sources() -> list[TimelineSource]:
     """What the contexts above customers add to a customer's timeline (orders, returns,
     messages, cases as they land), injected into the customer pages through `app.state`.
     Each source answers a `TimelineQuery` with `TimelineEntry`s, newest first."""
-    from parcours import engagement, loyalty
+    from parcours import engagement, journeys, loyalty
 
-    return [*engagement.timeline_sources(), *loyalty.timeline_sources()]
+    return [
+        *engagement.timeline_sources(),
+        *journeys.timeline_sources(),
+        *loyalty.timeline_sources(),
+    ]
 
 
 def stock_lookup() -> StockLookup:

@@ -3,6 +3,7 @@
 import hashlib
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -12,8 +13,11 @@ from parcours.core.errors import Conflict
 from parcours.core.geo import GeoPoint, haversine_km
 from parcours.demo.cities import french_cities
 from parcours.demo.generator import SIZES, generate
+from tests.conftest import make_settings
 
 AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
+# The steps that build on the two years of activity, left out by the quick tests.
+NO_HISTORY = ("activity", "activation")
 
 
 # Profiles the identity graph creates from events get fresh ids, so customers and events
@@ -46,8 +50,9 @@ def test_the_same_seed_gives_the_same_retailer(request: pytest.FixtureRequest, t
         folder.mkdir()
         db = Database.connect(fresh_database_url(request, "sqlite", folder))
         # Another seed differs from the first step on: it skips the long history.
-        skip = ("activity",) if name == "c" else ()
-        generate(db, seed=7 if name != "c" else 8, size="tiny", now=AS_OF, skip=skip)
+        skip = NO_HISTORY if name == "c" else ()
+        settings = make_settings(folder, db)
+        generate(db, 7 if name != "c" else 8, "tiny", AS_OF, skip=skip, settings=settings)
         runs.append(_digest(db))
         db.dispose()
     assert runs[0] == runs[1]
@@ -55,7 +60,7 @@ def test_the_same_seed_gives_the_same_retailer(request: pytest.FixtureRequest, t
 
 
 def test_the_demo_fills_every_backend_with_valid_people(db: Database) -> None:
-    report = generate(db, seed=3, size="tiny", now=AS_OF, skip=("activity",))
+    report = generate(db, seed=3, size="tiny", now=AS_OF, skip=NO_HISTORY)
     assert report["customers"] == SIZES["tiny"].customers
     with db.engine.connect() as conn:
         # The people the demo enrolled (profiles made from events have no consents).
@@ -88,9 +93,12 @@ def test_the_demo_fills_every_backend_with_valid_people(db: Database) -> None:
     assert users == ["admin", "marketing", "vendeur"]
 
 
-def test_the_demo_history_gives_the_identity_graph_real_work(sqlite_db: Database) -> None:
+def test_the_demo_history_gives_the_identity_graph_real_work(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
     # On SQLite only: the ingestion and the graph are tested on both backends elsewhere.
-    report = generate(sqlite_db, seed=5, size="tiny", now=AS_OF)
+    settings = make_settings(tmp_path, sqlite_db)
+    report = generate(sqlite_db, seed=5, size="tiny", now=AS_OF, settings=settings)
     assert report["events"] > 20 * SIZES["tiny"].customers
     with sqlite_db.engine.connect() as conn:
         channels = {r[0] for r in conn.execute(text("SELECT DISTINCT channel FROM events"))}
@@ -116,10 +124,30 @@ def test_the_demo_history_gives_the_identity_graph_real_work(sqlite_db: Database
     assert (merges or 0) > 0
     assert blocked == 0
     assert (in_store or 0) > 0
+    _the_marketing_side_is_alive(sqlite_db, settings.data_dir)
+
+
+def _the_marketing_side_is_alive(db: Database, data_dir: Path) -> None:
+    """Points for the history, segments with members, past campaigns read and clicked
+    (their e-mails on disk), journeys with people waiting."""
+    with db.engine.connect() as conn:
+
+        def count(sql: str) -> int:
+            return int(conn.execute(text(sql)).scalar() or 0)
+
+        empty_segments = count("SELECT COUNT(*) FROM segments WHERE member_count = 0")
+        assert count("SELECT COUNT(*) FROM segments") == 9  # eight, and the win-back journey's
+        assert empty_segments <= 1  # a 60-day window may be empty on a tiny demo
+        assert count("SELECT COUNT(*) FROM campaigns WHERE status = 'sent'") == 2
+        assert count("SELECT COUNT(*) FROM message_deliveries WHERE opened_at IS NOT NULL") > 0
+        assert count("SELECT COUNT(*) FROM message_deliveries WHERE clicked_at IS NOT NULL") > 0
+        assert count("SELECT COUNT(*) FROM points_ledger WHERE kind = 'earn'") > 0
+        assert count("SELECT COUNT(*) FROM journey_instances WHERE status = 'active'") > 0
+    assert any((data_dir / "mail").glob("*.eml"))
 
 
 def test_stores_stand_in_real_french_cities(db: Database) -> None:
-    generate(db, seed=1, size="tiny", now=AS_OF, skip=("activity",))
+    generate(db, seed=1, size="tiny", now=AS_OF, skip=NO_HISTORY)
     cities = {c.name: c for c in french_cities()}
     with db.engine.connect() as conn:
         rows = conn.execute(text("SELECT city, lat, lon, timezone, kind FROM stores")).all()
@@ -140,6 +168,6 @@ def test_the_city_table_holds_true_coordinates() -> None:
 
 
 def test_the_demo_is_only_generated_into_an_empty_database(db: Database) -> None:
-    generate(db, seed=1, size="tiny", now=AS_OF, skip=("activity",))
+    generate(db, seed=1, size="tiny", now=AS_OF, skip=NO_HISTORY)
     with pytest.raises(Conflict, match="empty database"):
-        generate(db, seed=1, size="tiny", now=AS_OF, skip=("activity",))
+        generate(db, seed=1, size="tiny", now=AS_OF, skip=NO_HISTORY)

@@ -169,7 +169,8 @@ def erase_command(
         )
     counts = ", ".join(f"{name} {count}" for name, count in report.counts.items())
     _out.print(
-        f"Customer {customer_id} erased ({counts}); {report.tombstones} identifiers blocked."
+        f"Customer {customer_id} erased ({counts}); {report.tombstones} identifiers blocked.",
+        soft_wrap=True,  # one line however many contexts report, so scripts can read it
     )
 
 

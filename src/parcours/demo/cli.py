@@ -55,7 +55,9 @@ def _generate(seed: int, size: str, as_of: datetime | None) -> None:
             bar.update(tasks[step], completed=done)
 
         now = as_of.replace(tzinfo=UTC) if as_of else None
-        report = generate(db, seed=seed, size=size, now=now, progress=progress)
+        report = generate(
+            db, seed=seed, size=size, now=now, progress=progress, settings=CliState.settings()
+        )
     table = Table("what", "count")
     for name, value in report.items():
         table.add_row(name, str(value))

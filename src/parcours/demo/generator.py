@@ -24,6 +24,8 @@ from parcours.core.audit import CLI_ACTOR
 from parcours.core.db import Database
 from parcours.core.errors import Conflict
 from parcours.core.ids import id_at
+from parcours.core.settings import Settings
+from parcours.demo.activation import generate_activation
 from parcours.demo.activity import generate_activity
 from parcours.demo.catalog import generate_catalog
 from parcours.demo.cities import City, french_cities
@@ -64,6 +66,7 @@ class DemoRun:
     size: DemoSize
     now: datetime
     progress: Progress
+    settings: Settings | None = None  # where the demo's e-mails go (None: the environment's)
     rng: random.Random = field(init=False)
     faker: Faker = field(init=False)
     stores: list[dict[str, Any]] = field(default_factory=list)
@@ -408,6 +411,7 @@ STEPS: list[tuple[str, Callable[[DemoRun], None]]] = [
     ("activity", generate_activity),
     ("orders", generate_orders),
     ("footfall", generate_footfall),
+    ("activation", generate_activation),
     ("users", generate_users),
 ]
 
@@ -424,6 +428,7 @@ def generate(
     now: datetime | None = None,
     progress: Progress | None = None,
     skip: Collection[str] = (),
+    settings: Settings | None = None,
 ) -> dict[str, float]:
     """Fill an empty database with the demo retailer; returns counts and seconds.
 
@@ -438,7 +443,9 @@ def generate(
         )
     # Anchored at midnight so that the same seed gives the same data all day long.
     now = now or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    run = DemoRun(db, seed, SIZES[size], now, progress or (lambda step, done, total: None))
+    run = DemoRun(
+        db, seed, SIZES[size], now, progress or (lambda step, done, total: None), settings
+    )
     started = time.perf_counter()
     for name, step in STEPS:
         if name not in skip:

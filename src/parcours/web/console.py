@@ -242,6 +242,7 @@ NAVIGATION: dict[str, list[NavItem]] = {
     "Activation": [
         NavItem("Segments", "/console/activation/segments", ("admin", "marketer")),
         NavItem("Campaigns", "/console/activation/campaigns", ("admin", "marketer")),
+        NavItem("Journeys", "/console/activation/journeys", ("admin", "marketer")),
         NavItem("Message templates", "/console/activation/templates", ("admin", "marketer")),
         NavItem("Deliveries", "/console/activation/deliveries", ("admin", "marketer")),
         NavItem("Offers and codes", "/console/activation/offers", ("admin", "marketer")),
