@@ -46,7 +46,8 @@ class Customer(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Paris")
     preferred_store_id: Mapped[uuid.UUID | None] = mapped_column(UUIDType, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # indexed for the segments' incremental pass (profiles changed since its last run)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     # Set by an erasure (privacy.py): the row keeps its id, every personal field is NULL.
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Set when an identity merge absorbed this profile: lookups follow it to the survivor.
@@ -66,7 +67,7 @@ class Consent(Base):
     purpose: Mapped[str] = mapped_column(String(32))
     channel: Mapped[str] = mapped_column(String(16))
     granted: Mapped[bool] = mapped_column(Boolean)
-    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     source: Mapped[str] = mapped_column(String(64))
     proof: Mapped[str | None] = mapped_column(String(500), nullable=True)
     # The version of the text the person agreed to, and the evidence of the decision
@@ -436,6 +437,6 @@ class ComputedTraits(Base):
     recency_score: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
     frequency_score: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
     monetary_score: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
-    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
     __table_args__ = (Index("ix_profile_computed_traits_preferred_store", "preferred_store_id"),)

@@ -599,18 +599,19 @@ def _events_cursor(session: Session, now: datetime) -> ConsumerCursor:
 
 
 def touched_profiles(session: Session, after: int, up_to: int) -> list[uuid.UUID]:
-    """Profiles with an event in the log between positions `after` (excluded) and `up_to`."""
-    links = identifier_links()
+    """Profiles with an event in the log between positions `after` (excluded) and `up_to`.
+
+    The identifiers are looked up from the window's events (`value IN (...)`), so the
+    query reads the few new events then the identifier index, never every identifier
+    (SQLite otherwise drove the join from identity_identifiers: ~10 ms at 5k profiles).
+    """
     window = and_(E.seq > after, E.seq <= up_to)
-    by_user = (
-        select(links.c.profile_id)
-        .join(E, E.user_id == links.c.value)
-        .where(links.c.kind == "user_id", window)
+    ident = IdentityIdentifier
+    by_user = select(ident.profile_id).where(
+        ident.kind == "user_id", ident.value.in_(select(E.user_id).where(window))
     )
-    by_anonymous = (
-        select(links.c.profile_id)
-        .join(E, E.anonymous_id == links.c.value)
-        .where(links.c.kind == "anonymous_id", window)
+    by_anonymous = select(ident.profile_id).where(
+        ident.kind == "anonymous_id", ident.value.in_(select(E.anonymous_id).where(window))
     )
     return list(session.scalars(union(by_user, by_anonymous)))
 

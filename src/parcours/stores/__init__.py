@@ -38,6 +38,7 @@ from parcours.stores.service import (
     update_store,
     validate_store,
 )
+from parcours.stores.spatial import network_version
 
 
 def cli_app() -> typer.Typer:
@@ -73,6 +74,7 @@ __all__ = [
     "locations",
     "nearest_store_rows",
     "nearest_stores",
+    "network_version",
     "next_opening",
     "opening_schedule",
     "remove_exception",

@@ -81,6 +81,8 @@ _lock = threading.Lock()
 
 
 def network_version(session: Session) -> int:
+    """The store network's version token: it changes in the transaction of any store
+    change (0 before the first), so caches of store ids or places can check it."""
     return (
         session.scalar(
             select(StoreNetworkVersion.version).where(StoreNetworkVersion.id == NETWORK_ROW)
