@@ -30,7 +30,7 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from bench.report import Report, Table, count, note, seconds
 from parcours import customers
@@ -130,7 +130,7 @@ def prepare(db: Database, clock: ManualClock, messages: int) -> None:
             )
             for pid in ids
         ]
-        session.execute(Delivery.__table__.insert(), rows)
+        session.execute(insert(Delivery), rows)
 
 
 def direct(
