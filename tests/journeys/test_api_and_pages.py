@@ -111,3 +111,24 @@ async def test_the_console_saves_shows_the_flow_and_shows_errors_back(
         follow_redirects=True,
     )  # fmt: skip
     assert 'data-status="active"' in shown.text
+
+
+async def test_the_ready_made_journeys_are_installed_from_the_console_in_draft(
+    client: httpx.AsyncClient, db: Database, clock: ManualClock
+) -> None:
+    builders.user(db, clock, role="marketer")
+    await log_in(client)
+    page = await client.get("/console/activation/journeys", headers=HTML)
+    data = {"csrf_token": csrf_in(page.text)}
+    for _ in range(2):  # a second click installs nothing more
+        shown = await client.post(
+            "/console/activation/journeys/ready-made", data=data, headers=HTML,
+            follow_redirects=True,
+        )  # fmt: skip
+    assert shown.status_code == 200
+    assert shown.text.count("<tr data-journey=") == 7
+    assert 'data-journey="abandoned-cart"' in shown.text
+    forged = await client.post(
+        "/console/activation/journeys/ready-made", data={"csrf_token": "x"}, headers=HTML
+    )
+    assert forged.status_code in (400, 403)

@@ -126,3 +126,29 @@ async def test_programme_settings_are_validated(shop: Shop, client: httpx.AsyncC
     assert bad.json()["errors"][0]["pointer"] == "#/points_per_euro"
     good = await client.put("/v1/loyalty/settings", json={"points_per_euro": 2}, headers=manager)
     assert good.json()["points_per_euro"] == 2
+
+
+async def test_a_reward_is_changed_and_switched_off_and_bad_changes_name_their_field(
+    shop: Shop, client: httpx.AsyncClient
+) -> None:
+    manager = headers(shop, "activation:write")
+    reward = {"key": "bon-5", "name_fr": "Bon de 5 €", "name_en": "€5 voucher",
+              "points_cost": 500, "kind": "discount", "amount_off": 500}  # fmt: skip
+    assert (await client.post("/v1/loyalty/rewards", json=reward, headers=manager)).is_success
+    changed = await client.patch(
+        "/v1/loyalty/rewards/bon-5", json={"points_cost": 400, "active": False}, headers=manager
+    )
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["points_cost"], changed.json()["active"]) == (400, False)
+    assert changed.json()["name_fr"] == "Bon de 5 €"  # untouched
+    bad = await client.patch(
+        "/v1/loyalty/rewards/bon-5", json={"points_cost": 0, "amount_off": -1}, headers=manager
+    )
+    assert bad.status_code == 422
+    assert {e["pointer"] for e in bad.json()["errors"]} == {"#/points_cost", "#/amount_off"}
+    unknown = await client.patch("/v1/loyalty/rewards/nope", json={}, headers=manager)
+    assert unknown.status_code == 404
+    till = await client.patch(
+        "/v1/loyalty/rewards/bon-5", json={"active": True}, headers=headers(shop, "commerce:write")
+    )
+    assert till.status_code == 403

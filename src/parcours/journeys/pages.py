@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from parcours.core.deps import DbSession
 from parcours.core.errors import InvalidInput, ParcoursError
-from parcours.journeys import service
+from parcours.journeys import ready_made, service
 from parcours.journeys.definition import STEP_TYPES, TRIGGERS
 from parcours.web.console import Console, VerifiedConsole, render, require_role
 
@@ -82,6 +82,15 @@ def create(
     except ParcoursError as error:
         return _list(request, context, session, 422, error=error, form=form)
     return RedirectResponse(f"{HERE}/{made.key}", status_code=303)
+
+
+@router.post("/ready-made", response_class=HTMLResponse)
+def install_ready_made(context: VerifiedConsole, session: DbSession) -> Response:
+    """Install the ready-made journeys (in draft) with their templates, promotions and
+    segment; what exists already is kept."""
+    actor = require_role(context, *ROLES)
+    ready_made.install_ready_made(session, context.now, actor)
+    return RedirectResponse(HERE, status_code=303)
 
 
 def _page(

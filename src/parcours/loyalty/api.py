@@ -140,6 +140,18 @@ class RewardIn(BaseModel):
     currency: str = "EUR"
 
 
+class RewardPatch(BaseModel):
+    """What may change in a reward; absent fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name_fr: str | None = None
+    name_en: str | None = None
+    points_cost: int | None = None
+    amount_off: int | None = Field(None, description="cents, for a discount reward")
+    active: bool | None = None
+
+
 class RewardRedemptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -367,6 +379,14 @@ def post_reward(
         request, session, now, caller, key, body,
         lambda: _reward(programme.add_reward(session, now, body.model_dump())),
     )  # fmt: skip
+
+
+@router.patch("/v1/loyalty/rewards/{reward_key}", summary="Change or switch off a reward")
+def patch_reward(
+    reward_key: str, body: RewardPatch, _: Manager, session: DbSession
+) -> dict[str, Any]:
+    changes = body.model_dump(exclude_none=True)
+    return _reward(programme.update_reward(session, reward_key, changes))
 
 
 def status_json(session: Session, now: datetime, profile_id: uuid.UUID) -> dict[str, Any]:
