@@ -217,15 +217,20 @@ def stock_lookup() -> StockLookup:
 
 
 def home_counters() -> list[Counter]:
-    from parcours import catalog, customers, inventory, stores
+    from parcours import catalog, customers, inventory, journeys, loyalty, segments, stores
     from parcours.core import counts
     from parcours.web.console import Counter
+
+    here = "/console/activation"
 
     return [
         Counter("Stores", "Commerce", stores.count_stores, "/console/commerce/stores"),
         Counter("Products", "Commerce", catalog.count_products, "/console/commerce/catalog"),
         Counter("Stock lines", "Commerce", inventory.count_stock_levels, "/console/commerce/stock"),
         Counter("Customers", "Customers", customers.count_customers, "/console/customers"),
+        Counter("Segments", "Activation", segments.count_segments, f"{here}/segments"),
+        Counter("Journeys on", "Activation", journeys.count_active_journeys, f"{here}/journeys"),
+        Counter("Loyalty members", "Activation", loyalty.count_members, f"{here}/loyalty"),
         Counter("Domain events", "Insight", counts.count_events),
         Counter("Console users", "Settings", counts.count_users, "/console/settings/users"),
         Counter("API keys", "Settings", counts.count_active_keys, "/console/settings/keys"),

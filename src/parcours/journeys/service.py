@@ -324,3 +324,9 @@ def instance_dict(row: JourneyInstance) -> dict[str, Any]:
         "exit_reason": row.exit_reason,
         "state": row.state,
     }
+
+
+def count_active_journeys(session: Session) -> int:
+    """How many journeys take people in now (for the console home page)."""
+    query = select(func.count()).select_from(Journey).where(Journey.status == "active")
+    return int(session.scalar(query) or 0)

@@ -18,7 +18,7 @@ from parcours.loyalty.offers import (
     generate_codes,
 )
 from parcours.loyalty.offers import issue_code as _issue_code
-from parcours.loyalty.programme import LoyaltyStatus, credit_past_orders
+from parcours.loyalty.programme import LoyaltyStatus, count_members, credit_past_orders
 from parcours.loyalty.programme import award_points as _award_points
 from parcours.loyalty.programme import points_balance as _points_balance
 from parcours.loyalty.promotions import Basket, BasketLine, get_promotion
@@ -146,6 +146,7 @@ __all__ = [
     "cli_app",
     "console_msgids",
     "consumers",
+    "count_members",
     "credit_past_orders",
     "generate_codes",
     "has_promotion",

@@ -605,3 +605,8 @@ def recent_entries(session: Session, profile_id: uuid.UUID, limit: int = 50) -> 
             .limit(limit)
         )
     )
+
+
+def count_members(session: Session) -> int:
+    """How many people hold a points account (for the console home page)."""
+    return int(session.scalar(select(func.count()).select_from(LoyaltyAccount)) or 0)

@@ -17,7 +17,7 @@ from datetime import datetime
 from itertools import compress, groupby
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, select
+from sqlalchemy import Select, Table, bindparam, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import BindParameter
@@ -918,3 +918,8 @@ def members_page(
     if after is not None:
         stmt = stmt.where(SegmentMember.profile_id > after)
     return list(session.scalars(stmt.order_by(SegmentMember.profile_id).limit(limit)))
+
+
+def count_segments(session: Session) -> int:
+    """How many segments are defined (for the console home page)."""
+    return int(session.scalar(select(func.count()).select_from(Segment)) or 0)
