@@ -117,6 +117,23 @@ def _cursor_for_update(session: Session, name: str, now: datetime) -> ConsumerCu
     return cursor
 
 
+def locked_cursor(
+    session: Session, name: str, now: datetime, start: Callable[[], int] = lambda: 0
+) -> ConsumerCursor:
+    """The cursor `name` for a reader of a log other than the outbox (the tracking log),
+    locked until the caller's transaction ends on PostgreSQL, created the first time at
+    the position `start()` gives (called only then)."""
+    stmt = select(ConsumerCursor).where(ConsumerCursor.consumer == name)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    cursor = session.scalar(stmt)
+    if cursor is None:
+        cursor = ConsumerCursor(consumer=name, position=start(), updated_at=now, failures=0)
+        session.add(cursor)
+        session.flush()
+    return cursor
+
+
 def process_batch(db: Database, run: ConsumerRun, clock: Clock, batch_size: int = 500) -> int:
     """Feed the next events to one consumer; returns how many positions it moved."""
     consumer = run.consumer

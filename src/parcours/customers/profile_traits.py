@@ -56,7 +56,7 @@ from sqlalchemy.orm import Session
 
 from parcours.core.clock import Clock
 from parcours.core.db import Database, UUIDType, bulk_insert
-from parcours.core.events import PeriodicJob
+from parcours.core.events import PeriodicJob, locked_cursor
 from parcours.core.models import ConsumerCursor
 from parcours.core.money import Money
 from parcours.customers.models import ComputedTraits, Customer, IdentityIdentifier
@@ -587,15 +587,7 @@ def computed_traits(session: Session, profile_id: uuid.UUID) -> ComputedTraits |
 
 
 def _events_cursor(session: Session, now: datetime) -> ConsumerCursor:
-    stmt = select(ConsumerCursor).where(ConsumerCursor.consumer == EVENTS_CURSOR)
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    cursor = session.scalar(stmt)
-    if cursor is None:
-        cursor = ConsumerCursor(consumer=EVENTS_CURSOR, position=0, updated_at=now, failures=0)
-        session.add(cursor)
-        session.flush()
-    return cursor
+    return locked_cursor(session, EVENTS_CURSOR, now)
 
 
 def touched_profiles(session: Session, after: int, up_to: int) -> list[uuid.UUID]:
