@@ -43,7 +43,10 @@ def get_session(db: Annotated[Database, Depends(get_database)]) -> Iterator[Sess
         yield session
 
 
-DbSession = Annotated[Session, Depends(get_session)]
+# `scope="function"`: the commit runs before the response is sent. With FastAPI's
+# default ("request") it ran after, so a client could read before the commit, and a
+# failed commit still left the client with a success.
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

@@ -1,0 +1,82 @@
+"""A request's transaction commits before its response leaves: a client that got a
+success can read what it wrote, and a failed commit is never answered with a success."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event
+
+from parcours.app import create_app
+from parcours.core.clock import ManualClock
+from parcours.core.db import Database
+from tests import builders
+from tests.conftest import make_settings
+
+pytestmark = pytest.mark.anyio
+
+TRACK = {"userId": "u-1", "event": "Product Viewed", "properties": {"sku": "S1"}}
+
+
+def _recording_app(db: Database, clock: ManualClock, tmp_path: Path, steps: list[str]) -> Any:
+    app = create_app(make_settings(tmp_path, db), db, clock)
+
+    async def recorded(scope: Any, receive: Any, send: Any) -> None:
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                steps.append(f"response {message['status']}")
+            await send(message)
+
+        await app(scope, receive, sending)
+
+    return recorded
+
+
+async def _post(app: Any, key: str) -> httpx.Response:
+    # as a server does: an error is answered, not raised into the client
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://parcours.test") as http:
+        return await http.post("/v1/track", json=TRACK, headers={"X-API-Key": key})
+
+
+async def test_the_commit_happens_before_the_response_is_sent(
+    db: Database, clock: ManualClock, tmp_path: Path
+) -> None:
+    key = builders.api_key(db, clock, kind="write")
+    steps: list[str] = []
+    app = _recording_app(db, clock, tmp_path, steps)
+
+    def committed(connection: Any) -> None:
+        steps.append("commit")
+
+    event.listen(db.engine, "commit", committed)
+    try:
+        response = await _post(app, key)
+    finally:
+        event.remove(db.engine, "commit", committed)
+    assert response.status_code == 200
+    assert "commit" in steps
+    assert steps.index("commit") < steps.index("response 200")
+
+
+async def test_a_failed_commit_is_answered_with_a_problem_not_a_success(
+    db: Database, clock: ManualClock, tmp_path: Path
+) -> None:
+    key = builders.api_key(db, clock, kind="write")
+    steps: list[str] = []
+    app = _recording_app(db, clock, tmp_path, steps)
+
+    def refuse(connection: Any) -> None:
+        raise RuntimeError("the disk is full")
+
+    event.listen(db.engine, "commit", refuse)
+    try:
+        response = await _post(app, key)
+    finally:
+        event.remove(db.engine, "commit", refuse)
+    assert response.status_code == 500
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert steps == ["response 500"]
