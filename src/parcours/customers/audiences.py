@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     MetaData,
     Select,
     Table,
@@ -136,21 +137,40 @@ def granted_consents(
             "consent_owners"
         )
     )
-    ranked = (
-        select(
-            walk.c.profile_id,
-            Consent.granted,
-            func.row_number()
-            .over(
-                partition_by=walk.c.profile_id,
-                order_by=(Consent.at.desc(), Consent.id.desc()),
-            )
-            .label("rank"),
+    decided = (Consent.purpose == purpose, Consent.channel == channel, Consent.at <= now)
+    order = (Consent.at.desc(), Consent.id.desc())
+    if scope is None and profile_ids is not None:
+        # A few profiles: their consents are read through the customer id index, each
+        # mapped to its profile by a lookup. As a join, SQLite without statistics on the
+        # merge walk started from the consents (an automatic index over every consent
+        # of the purpose: ~150 ms at 100,000 profiles, for one profile).
+        profile = (
+            select(walk.c.profile_id)
+            .where(walk.c.customer_id == Consent.customer_id)
+            .scalar_subquery()
         )
-        .join(walk, walk.c.customer_id == Consent.customer_id)
-        .where(Consent.purpose == purpose, Consent.channel == channel, Consent.at <= now)
-        .subquery("latest_consents")
-    )
+        ranked = (
+            select(
+                profile.label("profile_id"),
+                Consent.granted,
+                func.row_number().over(partition_by=profile, order_by=order).label("rank"),
+            )
+            .where(Consent.customer_id.in_(select(walk.c.customer_id)), *decided)
+            .subquery("latest_consents")
+        )
+    else:
+        ranked = (
+            select(
+                walk.c.profile_id,
+                Consent.granted,
+                func.row_number()
+                .over(partition_by=walk.c.profile_id, order_by=order)
+                .label("rank"),
+            )
+            .join(walk, walk.c.customer_id == Consent.customer_id)
+            .where(*decided)
+            .subquery("latest_consents")
+        )
     return (
         select(ranked.c.profile_id)
         .join(Customer, Customer.id == ranked.c.profile_id)
@@ -158,16 +178,29 @@ def granted_consents(
     )
 
 
+# Run by the incremental passes every second: built once, run on the session's connection
+# (the ORM's execute and a statement built per call cost ~0.3 ms each per pass).
+_HEAD = select(func.max(E.seq))
+_WINDOW = and_(E.seq > bindparam("after"), E.seq <= bindparam("up_to"))
+_NAMES = select(func.coalesce(E.event, E.type)).where(_WINDOW).distinct()
+
+
+def _flushed(session: Session) -> Connection:
+    """The session's connection once its pending objects are written (what the ORM's
+    execute would have done)."""
+    session.flush()
+    return session.connection()
+
+
 def event_log_head(session: Session) -> int:
     """The position (`seq`) of the latest event in the tracking log (0 when empty)."""
-    return int(session.scalar(select(func.max(E.seq))) or 0)
+    return int(_flushed(session).execute(_HEAD).scalar() or 0)
 
 
 def logged_event_names(session: Session, after: int, up_to: int) -> set[str]:
     """The names of the track events logged between positions `after` (excluded) and
     `up_to`; page, screen and identify messages are named by their type."""
-    name = func.coalesce(E.event, E.type)
-    rows = session.scalars(select(name).where(E.seq > after, E.seq <= up_to).distinct())
+    rows = _flushed(session).execute(_NAMES, {"after": after, "up_to": up_to}).scalars()
     return set(rows)
 
 
@@ -175,7 +208,8 @@ def changed_profiles(session: Session, since: datetime, until: datetime) -> list
     """Profiles whose record, computed traits or consents changed in (since, until]
     (UTC): an edit, a trait refresh, a consent decision, a merge or an erasure. Three
     index range reads (`updated_at`, `computed_at`, consents' `at`)."""
-    return list(session.scalars(_changed_statement(), {"since": since, "until": until}))
+    rows = _flushed(session).execute(_changed_statement(), {"since": since, "until": until})
+    return list(rows.scalars())
 
 
 @cache

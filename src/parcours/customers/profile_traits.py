@@ -33,6 +33,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     ColumnElement,
+    CompoundSelect,
     FromClause,
     MetaData,
     Select,
@@ -40,6 +41,7 @@ from sqlalchemy import (
     Subquery,
     Table,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -597,7 +599,15 @@ def touched_profiles(session: Session, after: int, up_to: int) -> list[uuid.UUID
     query reads the few new events then the identifier index, never every identifier
     (SQLite otherwise drove the join from identity_identifiers: ~10 ms at 5k profiles).
     """
-    window = and_(E.seq > after, E.seq <= up_to)
+    session.flush()
+    rows = session.connection().execute(_touched(), {"after": after, "up_to": up_to})
+    return list(rows.scalars())
+
+
+@cache
+def _touched() -> CompoundSelect[Any]:
+    """Built once: the incremental passes run it every second."""
+    window = and_(E.seq > bindparam("after"), E.seq <= bindparam("up_to"))
     ident = IdentityIdentifier
     by_user = select(ident.profile_id).where(
         ident.kind == "user_id", ident.value.in_(select(E.user_id).where(window))
@@ -605,7 +615,7 @@ def touched_profiles(session: Session, after: int, up_to: int) -> list[uuid.UUID
     by_anonymous = select(ident.profile_id).where(
         ident.kind == "anonymous_id", ident.value.in_(select(E.anonymous_id).where(window))
     )
-    return list(session.scalars(union(by_user, by_anonymous)))
+    return union(by_user, by_anonymous)
 
 
 def refresh_recent(db: Database, clock: Clock) -> int:

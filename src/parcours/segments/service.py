@@ -17,7 +17,7 @@ from datetime import datetime
 from itertools import compress, groupby
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, func, select
+from sqlalchemy import Select, String, Table, bindparam, func, select, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import BindParameter
@@ -406,6 +406,17 @@ _RESIZE = (
     .where(_SEGMENTS.c.id == bindparam("sid"))
     .values(member_count=_SEGMENTS.c.member_count + bindparam("delta"))
 )
+# Run by every incremental pass: built once, run on the session's connection.
+_ENTER = _MEMBERS.insert()
+_ANNOUNCE = _OUTBOX.insert()
+_RECORD = _HISTORY.insert()
+_MEMBERS_OF = select(_MEMBERS.c.segment_id, _MEMBERS.c.profile_id).where(
+    _MEMBERS.c.segment_id.in_(bindparam("sids", expanding=True))
+)
+_MEMBERS_AMONG = _MEMBERS_OF.where(_MEMBERS.c.profile_id.in_(bindparam("pids", expanding=True)))
+_SIZES_OF = select(_SEGMENTS.c.id, _SEGMENTS.c.member_count).where(
+    _SEGMENTS.c.id.in_(bindparam("sids", expanding=True))
+)
 _PARSED: dict[tuple[uuid.UUID, int], tuple[d.Node, d.Dependencies, bool]] = {}
 _CACHE_SIZE = 512
 # The built statements, least recently used first. A warm catalogue needs (trigger
@@ -425,6 +436,11 @@ def statements_built() -> int:
 _CATALOGUES: dict[tuple[tuple[Any, ...], ...], list[Entry]] = {}
 # Core selects run by every pass (the ORM's would cost ~0.3 ms more each)
 _CATALOGUE = select(_SEGMENTS.c.id, _SEGMENTS.c.key, _SEGMENTS.c.version).order_by(_SEGMENTS.c.key)
+# What tells whether the catalogue changed, the ids as the driver gives them (turning
+# 50 ids into UUIDs at every pass cost more than the read itself).
+_FINGERPRINT = select(
+    type_coerce(_SEGMENTS.c.id, String), _SEGMENTS.c.key, _SEGMENTS.c.version
+).order_by(_SEGMENTS.c.key)
 
 
 def catalogue(session: Session) -> list[Entry]:
@@ -432,11 +448,12 @@ def catalogue(session: Session) -> list[Entry]:
     Definitions are parsed once per (segment, version), and the ordered entries built
     once per set of (id, key, version), and kept in this process."""
     session.flush()  # what the ORM's select would have flushed (nothing, most passes)
-    rows = session.connection().execute(_CATALOGUE).all()
-    fingerprint = tuple(tuple(row) for row in rows)
+    connection = session.connection()
+    fingerprint = tuple(tuple(row) for row in connection.execute(_FINGERPRINT))
     cached = _CATALOGUES.get(fingerprint)
     if cached is not None:
         return list(cached)
+    rows = connection.execute(_CATALOGUE).all()
     missing = [row.id for row in rows if (row.id, row.version) not in _PARSED]
     if missing:
         if len(_PARSED) > _CACHE_SIZE:
@@ -700,21 +717,19 @@ def _current(
 ) -> dict[uuid.UUID, set[uuid.UUID]]:
     """The stored members of some segments (among `profile_ids` when given)."""
     current: dict[uuid.UUID, set[uuid.UUID]] = {sid: set() for sid in segment_ids}
-    stmt = select(_MEMBERS.c.segment_id, _MEMBERS.c.profile_id).where(
-        _MEMBERS.c.segment_id.in_(list(segment_ids))
-    )
-    chunks = (
-        [stmt]
+    sids = list(segment_ids)
+    runs = (
+        [(_MEMBERS_OF, {"sids": sids})]
         if profile_ids is None
         else [
-            stmt.where(_MEMBERS.c.profile_id.in_(profile_ids[start : start + CHUNK]))
+            (_MEMBERS_AMONG, {"sids": sids, "pids": list(profile_ids[start : start + CHUNK])})
             for start in range(0, len(profile_ids), CHUNK)
         ]
     )
     session.flush()
     connection = session.connection()
-    for chunk in chunks:
-        for segment_id, profile_id in connection.execute(chunk):
+    for statement, values in runs:
+        for segment_id, profile_id in connection.execute(statement, values):
             current[segment_id].add(profile_id)
     return current
 
@@ -802,21 +817,22 @@ def _store(
 ) -> None:
     """Write one level's changes in bulk: memberships, outbox events, sizes, history.
     `sizes` (a full evaluation's member counts) marks a full evaluation."""
+    connection = session.connection()
     entered = [
         {"segment_id": c.segment_id, "profile_id": pid, "entered_at": now}
         for c in changes
         for pid in c.entered
     ]
     for start in range(0, len(entered), WRITE_CHUNK):
-        session.execute(_MEMBERS.insert(), entered[start : start + WRITE_CHUNK])
+        connection.execute(_ENTER, entered[start : start + WRITE_CHUNK])
     exited = [{"sid": c.segment_id, "pid": pid} for c in changes for pid in c.exited]
     if len(exited) <= CHUNK:  # a few: one statement run for each
         if exited:
-            session.execute(_LEAVE, exited)
+            connection.execute(_LEAVE, exited)
     else:
         for change in changes:
             for start in range(0, len(change.exited), CHUNK):
-                session.execute(
+                connection.execute(
                     _MEMBERS.delete().where(
                         _MEMBERS.c.segment_id == change.segment_id,
                         _MEMBERS.c.profile_id.in_(change.exited[start : start + CHUNK]),
@@ -835,7 +851,7 @@ def _store(
         for pid in pids
     ]
     for start in range(0, len(events), WRITE_CHUNK):
-        session.execute(_OUTBOX.insert(), events[start : start + WRITE_CHUNK])
+        connection.execute(_ANNOUNCE, events[start : start + WRITE_CHUNK])
     touched = {c.segment_id: c for c in changes if sizes is not None or c.entered or c.exited}
     if not touched:
         return
@@ -867,17 +883,16 @@ def _store_sizes(
 ) -> None:
     """An incremental pass's new sizes and history rows, with Core statements; the
     session's loaded segments forget their size (read again when used)."""
-    session.execute(
+    connection = session.connection()
+    connection.execute(
         _RESIZE,
         [{"sid": sid, "delta": len(c.entered) - len(c.exited)} for sid, c in changed.items()],
     )
-    sizes = select(_SEGMENTS.c.id, _SEGMENTS.c.member_count)
     counts = {
-        row.id: row.member_count
-        for row in session.execute(sizes.where(_SEGMENTS.c.id.in_(list(changed))))
+        row.id: row.member_count for row in connection.execute(_SIZES_OF, {"sids": list(changed)})
     }
-    session.execute(
-        _HISTORY.insert(),
+    connection.execute(
+        _RECORD,
         [
             {
                 "segment_id": sid,
