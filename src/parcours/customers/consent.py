@@ -40,6 +40,7 @@ from parcours.core.mail import Mailer, OutgoingEmail, mailer_for
 from parcours.core.settings import Settings
 from parcours.customers import identity
 from parcours.customers.models import Consent, ConsentConfirmation, Customer
+from parcours.customers.service import follow_merges
 
 PURPOSES = ("marketing", "analytics", "personalisation", "profiling")
 CHANNELS = ("email", "sms", "push", "phone", "post")
@@ -347,7 +348,7 @@ def can_contact_many(
 def _decide(
     session: Session, ids: Sequence[uuid.UUID], purpose: str, channel: str, now: datetime
 ) -> dict[uuid.UUID, Decision]:
-    live_of, erased = _canonical(session, ids)
+    live_of, erased = follow_merges(session, ids)
     owner = _members(session, {live for live in live_of.values() if live is not None})
     latest: dict[uuid.UUID, tuple[datetime, uuid.UUID, bool]] = {}
     if owner:
@@ -376,34 +377,6 @@ def _decide(
             yes = latest[live][2]
             out[profile_id] = Decision(yes, GRANTED if yes else WITHDRAWN)
     return out
-
-
-def _canonical(
-    session: Session, ids: Iterable[uuid.UUID]
-) -> tuple[dict[uuid.UUID, uuid.UUID | None], dict[uuid.UUID, bool]]:
-    """The live profile of each id (None if unknown), following merges up, and whether
-    each profile seen is erased; one query per level of merging."""
-    parent: dict[uuid.UUID, uuid.UUID | None] = {}
-    erased: dict[uuid.UUID, bool] = {}
-    frontier = set(ids)
-    while frontier:
-        rows = session.execute(
-            select(Customer.id, Customer.merged_into_id, Customer.erased_at).where(
-                Customer.id.in_(list(frontier))
-            )
-        ).all()
-        for profile_id, into, erased_at in rows:
-            parent[profile_id], erased[profile_id] = into, erased_at is not None
-        frontier = {into for _, into, _ in rows if into is not None and into not in parent}
-    live_of: dict[uuid.UUID, uuid.UUID | None] = {}
-    for profile_id in ids:
-        current: uuid.UUID | None = profile_id if profile_id in parent else None
-        for _ in range(64):
-            if current is None or parent.get(current) is None:
-                break
-            current = parent[current]
-        live_of[profile_id] = current if current in parent else None
-    return live_of, erased
 
 
 def _members(session: Session, lives: set[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:

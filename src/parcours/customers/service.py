@@ -110,26 +110,40 @@ def get_customer(session: Session, now: datetime, actor: Actor, customer_id: uui
 
 def live_profiles(session: Session, profile_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Customer]:
     """The live profile each id stands for, following merges (an unknown id is absent):
-    one query per level of merging, for senders that read many profiles at once. Not
-    audited: callers use the profiles to contact people, not to show them."""
-    wanted = list(dict.fromkeys(profile_ids))
-    found: dict[uuid.UUID, Customer] = {}
+    one query per level of merging and one for the profiles, for senders that read many
+    profiles at once. Not audited: callers use the profiles to contact people, not to
+    show them."""
+    live_of, _ = follow_merges(session, list(dict.fromkeys(profile_ids)))
+    lives = {live for live in live_of.values() if live is not None}
+    rows = session.scalars(select(Customer).where(Customer.id.in_(list(lives)))).all()
+    found = {row.id: row for row in rows}
+    return {pid: found[live] for pid, live in live_of.items() if live is not None}
+
+
+def follow_merges(
+    session: Session, ids: Iterable[uuid.UUID]
+) -> tuple[dict[uuid.UUID, uuid.UUID | None], dict[uuid.UUID, bool]]:
+    """The live profile of each id (None if unknown), following merges up, and whether
+    each profile seen is erased; one query per level of merging."""
+    wanted = list(ids)
+    parent: dict[uuid.UUID, uuid.UUID | None] = {}
+    erased: dict[uuid.UUID, bool] = {}
     frontier = set(wanted)
     while frontier:
-        rows = session.scalars(select(Customer).where(Customer.id.in_(list(frontier)))).all()
-        found.update({row.id: row for row in rows})
-        frontier = {
-            row.merged_into_id
-            for row in rows
-            if row.merged_into_id is not None and row.merged_into_id not in found
-        }
-    out: dict[uuid.UUID, Customer] = {}
+        rows = session.execute(
+            select(Customer.id, Customer.merged_into_id, Customer.erased_at).where(
+                Customer.id.in_(list(frontier))
+            )
+        ).all()
+        for profile_id, into, erased_at in rows:
+            parent[profile_id], erased[profile_id] = into, erased_at is not None
+        frontier = {into for _, into, _ in rows if into is not None and into not in parent}
+    live_of: dict[uuid.UUID, uuid.UUID | None] = {}
     for profile_id in wanted:
-        current = found.get(profile_id)
+        current: uuid.UUID | None = profile_id if profile_id in parent else None
         for _ in range(64):
-            if current is None or current.merged_into_id is None:
+            if current is None or parent.get(current) is None:
                 break
-            current = found.get(current.merged_into_id)
-        if current is not None:
-            out[profile_id] = current
-    return out
+            current = parent[current]
+        live_of[profile_id] = current if current in parent else None
+    return live_of, erased
