@@ -328,3 +328,27 @@ def test_the_worker_builds_the_statements_at_its_first_run_before_the_pass(
     built = service.statements_built()
     segments.refresh_recent(db, clock)
     assert service.statements_built() == built
+
+
+@pytest.mark.parametrize("small_pass", [0, 64])
+def test_a_consent_given_before_a_merge_counts_for_the_merged_profile_in_any_pass(
+    db: Database,
+    population: dict[str, uuid.UUID],
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    small_pass: int,
+) -> None:
+    """Max opted in on a shop account later merged into his profile: the person opted
+    in, whether the pass reads a few profiles through IN lists or temporary tables."""
+    monkeypatch.setattr(service, "SMALL_PASS", small_pass)
+    max_ = population["max"]
+    with db.transaction() as session:
+        (account,) = customers.add_customers(session, NOW, [{"email": "max@shop.example"}])
+        customers.add_consents(session, [
+            {"customer_id": account, "purpose": "marketing", "channel": "email",
+             "granted": True, "at": NOW - timedelta(days=2), "source": "test"},
+        ])  # fmt: skip
+        customers.merge_profiles(session, NOW, CLI_ACTOR, max_, account, "same person")
+        opted_in = next(e for e in service.catalogue(session) if e.key == "opted-in")
+        service.refresh_entries(session, NOW, [opted_in], [max_, population["tom"]])
+    assert stored(db)["opted-in"] == {max_, population["tom"]}
