@@ -241,6 +241,24 @@ def test_a_batch_with_new_evidence_on_known_profiles_stays_constant_too(db: Data
     assert sorted(name or "" for name in first_names) == sorted(f"N{i}" for i in range(100))
 
 
+def test_new_profiles_without_traits_are_not_rewritten_after_their_insert(db: Database) -> None:
+    bare = [seen({"user_id": f"u-{i}", "anonymous_id": f"a-{i}"}, i) for i in range(3)]
+    named = seen({"user_id": "u-9", "anonymous_id": "a-9"}, 9, traits={"first_name": "Léa"})
+    with statements(db) as sql:
+        profiles = observe(db, *bare)
+    assert not [s for s in sql if s.startswith("UPDATE customers")], sql
+    with statements(db) as sql:
+        (lea,) = observe(db, named)
+    assert len([s for s in sql if s.startswith("UPDATE customers")]) == 1, sql
+    for profile_id in profiles:
+        assert profile_id is not None
+        customer = row(db, profile_id)
+        assert (customer.first_name, customer.email, customer.country) == (None, None, "FR")
+        assert customer.updated_at == NOW
+    assert lea is not None
+    assert row(db, lea).first_name == "Léa"
+
+
 def test_customers_added_in_bulk_get_their_identifiers_in_a_few_statements(
     db: Database,
 ) -> None:

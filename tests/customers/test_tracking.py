@@ -513,6 +513,33 @@ async def test_a_replayed_message_id_is_stored_once(
     assert len(observed) == 1  # a replay feeds the identity graph nothing new
 
 
+async def test_a_batch_mixing_replayed_and_new_events_stores_and_observes_only_the_new(
+    client: httpx.AsyncClient, db: Database, write_key: str, observed: list[Any]
+) -> None:
+    def identify(n: int) -> dict[str, Any]:
+        return {
+            "type": "identify",
+            "userId": f"u-{n}",
+            "anonymousId": f"a-{n}",
+            "messageId": f"m-{n}",
+        }
+
+    await client.post(
+        "/v1/batch", json={"batch": [identify(1), identify(3)]}, headers=basic(write_key)
+    )
+    batch = [identify(n) for n in (1, 2, 3, 4)]
+    again = await client.post("/v1/batch", json={"batch": batch}, headers=basic(write_key))
+    assert again.json() | {"rejected": []} == {
+        "success": True,
+        "accepted": 4,
+        "stored": 2,
+        "duplicates": 2,
+        "rejected": [],
+    }
+    assert sorted(e.message_id for e in logged(db)) == ["m-1", "m-2", "m-3", "m-4"]
+    assert [o.reference for o in observed[-1]] == ["m-2", "m-4"]
+
+
 async def test_a_missing_message_id_is_generated(
     client: httpx.AsyncClient, db: Database, write_key: str
 ) -> None:

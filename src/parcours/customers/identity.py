@@ -25,7 +25,7 @@ import hashlib
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -373,6 +373,7 @@ def observe(
     rows = _select_identifiers(session, every_pair)
     evidence = _new_evidence(session, prepared)
     touched: set[uuid.UUID] = set()
+    inserted: set[uuid.UUID] = set()
     if evidence:
         _lock(session)
         if session.get_bind().dialect.name == "postgresql":
@@ -385,13 +386,14 @@ def observe(
             outcome = _link(session, now, slow, known=rows)
             profile_of.update(outcome.profile_of)
             touched |= outcome.live_profiles
+            inserted = outcome.inserted
     _touch(session, prepared, rows)
     traits = [row for item in prepared for row in item.traits]
     if traits:
         _upsert_traits(session, traits)
         touched |= {profile_of[t.anchor] for t in traits if t.anchor in profile_of}
     if touched:
-        _refresh_profiles(session, now, touched)
+        _refresh_profiles(session, now, touched, inserted)
     return [profile_of.get(item.pairs[0]) if item.pairs else None for item in prepared]
 
 
@@ -610,6 +612,7 @@ class _Outcome:
     profile_of: dict[Pair, uuid.UUID]
     live_profiles: set[uuid.UUID]
     merge_ids: list[tuple[Link, uuid.UUID]]
+    inserted: set[uuid.UUID]  # profiles whose customers rows this call inserted
 
 
 class _Components:
@@ -850,7 +853,8 @@ class _Writer:
         _store_evidence(
             self.session, self.now, [(e, self.target[self._root(e.pairs[0])]) for e in new]
         )
-        return _Outcome(dict(self.graph.profile_of), set(self.graph.members), merge_ids)
+        inserted = {pid for pid in self.graph.created if pid not in self.loaded.profiles}
+        return _Outcome(dict(self.graph.profile_of), set(self.graph.members), merge_ids, inserted)
 
     def _root(self, pair: Pair) -> object:
         return self.parts.find(("p", pair))
@@ -1170,10 +1174,25 @@ def _traits_by_profile(
     return {pid: _in_force(found.get(pid, [])) for pid in ids}
 
 
-def _refresh_profiles(session: Session, now: datetime, profile_ids: set[uuid.UUID]) -> None:
-    """Write the core traits in force onto the customers rows of live profiles."""
+def _refresh_profiles(
+    session: Session,
+    now: datetime,
+    profile_ids: set[uuid.UUID],
+    inserted: Set[uuid.UUID] = frozenset(),
+) -> None:
+    """Write the core traits in force onto the customers rows of live profiles.
+
+    `inserted` rows were written at `now` by this call, without traits (country and
+    locale at their defaults): one whose profile has no core trait in force is already
+    right, and is not written again (a first sighting without traits).
+    """
     traits = _traits_by_profile(session, sorted(profile_ids, key=str))
-    rows = [{"pid": pid, **_core_values(found), "now": now} for pid, found in traits.items()]
+    rows: list[dict[str, Any]] = []
+    for pid, found in traits.items():
+        values = _core_values(found)
+        if pid in inserted and all(value is None for value in values.values()):
+            continue
+        rows.append({"pid": pid, **values, "now": now})
     if rows:
         session.execute(_WRITE_CORE_FIELDS, rows)
 

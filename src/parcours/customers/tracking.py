@@ -3,7 +3,7 @@
 Every channel sends Segment-spec messages (`track`, `identify`, `page`, `screen`,
 `alias`, `group`); this module checks them with plain code (no per-event pydantic: it
 is the hot path), corrects the sender's clock skew, drops what an erasure blocked, and
-writes the append-only `events` log with one multi-row insert per request. Identity
+writes the append-only `events` log with one bulk insert per request. Identity
 evidence (identify, alias, and events carrying both a user id and an anonymous id)
 goes to `identity.observe` once per request, in the same transaction.
 
@@ -22,7 +22,6 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, delete, false, or_, select
@@ -794,7 +793,7 @@ def ingest(
     Events naming an unknown store, or an identifier an erasure blocked, are refused
     (added to the rejections). A messageId already in the log is not stored again.
     Store references are resolved in one query, erasures in one call, the rows in one
-    multi-row INSERT … ON CONFLICT DO NOTHING, and identity in one `observe` call.
+    bulk INSERT … ON CONFLICT DO NOTHING, and identity in one `observe` call.
     """
     refused = list(rejected)
     kept = _resolve_stores(session, _unique_messages(events), refused)
@@ -952,7 +951,6 @@ _COLUMNS = (
     "traits",
     "context",
 )
-_SQLITE_MAX_VARIABLES = 32_766
 _POSTGRES_INSERT = (  # built from constants only; %b: arrays travel in binary
     f"INSERT INTO events ({', '.join(_COLUMNS)}) "  # noqa: S608
     "SELECT * FROM unnest("
@@ -971,19 +969,17 @@ def _sqlite_time(value: datetime | None) -> str | None:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-@lru_cache(maxsize=8)
-def _sqlite_insert(rows: int) -> str:
-    one = "(" + ", ".join("?" * len(_COLUMNS)) + ")"
-    columns = ", ".join(_COLUMNS)
-    values = ", ".join([one] * rows)
-    return (  # built from constants and placeholders only
-        f"INSERT INTO events ({columns}) VALUES {values} "  # noqa: S608
-        "ON CONFLICT (message_id) DO NOTHING RETURNING message_id"
-    )
+# One row per execution, run with executemany: SQLite prepares it once per request, and
+# without RETURNING it cost a quarter less than one multi-row statement returning the
+# stored ids (measured on the bench's batches of 500).
+_SQLITE_INSERT = (  # built from constants and placeholders only
+    f"INSERT INTO events ({', '.join(_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join('?' * len(_COLUMNS))}) ON CONFLICT (message_id) DO NOTHING"
+)
 
 
 def _insert(session: Session, source_id: uuid.UUID | None, events: list[PreparedEvent]) -> set[str]:
-    """Insert the rows with one multi-row INSERT … ON CONFLICT DO NOTHING; the
+    """Insert the rows in bulk with INSERT … ON CONFLICT DO NOTHING; the
     messageIds actually stored (a replayed one is skipped by the unique index)."""
     if not events:
         return set()
@@ -998,38 +994,38 @@ def _insert_sqlite(
 ) -> set[str]:
     source = source_id.hex if source_id else None
     times: dict[datetime | None, str | None] = {None: None}
-    values: list[Any] = []
+    rows: list[tuple[Any, ...]] = []
     for event in events:
         row = event.row
-        for key in ("timestamp", "received_at", "sent_at", "original_timestamp"):
-            if row[key] not in times:
-                times[row[key]] = _sqlite_time(row[key])
+        stamps = (row["timestamp"], row["received_at"], row["sent_at"], row["original_timestamp"])
+        for stamp in stamps:
+            if stamp not in times:
+                times[stamp] = _sqlite_time(stamp)
         store = row["store_id"]
-        values += (
-            row["message_id"],
-            row["type"],
-            row["event"],
-            row["user_id"],
-            row["anonymous_id"],
-            row["previous_id"],
-            row["group_id"],
-            row["channel"],
-            store.hex if store else None,
-            source,
-            times[row["timestamp"]],
-            times[row["received_at"]],
-            times[row["sent_at"]],
-            times[row["original_timestamp"]],
-            *event.texts,
+        rows.append(
+            (
+                row["message_id"],
+                row["type"],
+                row["event"],
+                row["user_id"],
+                row["anonymous_id"],
+                row["previous_id"],
+                row["group_id"],
+                row["channel"],
+                store.hex if store else None,
+                source,
+                *[times[stamp] for stamp in stamps],
+                *event.texts,
+            )
         )
-    stored: set[str] = set()
-    width = len(_COLUMNS)
-    step = (_SQLITE_MAX_VARIABLES // width) * width
-    for start in range(0, len(values), step):
-        chunk = tuple(values[start : start + step])
-        result = connection.exec_driver_sql(_sqlite_insert(len(chunk) // width), chunk)
-        stored.update(result.scalars())
-    return stored
+    # The transaction holds SQLite's write lock (BEGIN IMMEDIATE), so the rows numbered
+    # past the log's last `seq` are exactly the ones this insert stores.
+    last = connection.exec_driver_sql("SELECT max(seq) FROM events").scalar()
+    result = connection.exec_driver_sql(_SQLITE_INSERT, rows)
+    if result.rowcount == len(rows):
+        return {row[0] for row in rows}
+    stored = connection.exec_driver_sql("SELECT message_id FROM events WHERE seq > ?", (last or 0,))
+    return set(stored.scalars())
 
 
 def _insert_postgres(
