@@ -54,6 +54,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bench import BenchmarkError
+from bench.databases import postgres_databases
 from bench.demo_generation import target_database
 from bench.report import Figures, Report, Table, count, note, seconds, verdict
 from parcours import stores
@@ -290,24 +291,8 @@ PHASES = (
 def fresh_databases(options: argparse.Namespace, count: int) -> Iterator[list[Database]]:
     """`count` empty databases of the kind asked for (temporary SQLite files by default)."""
     if options.postgres:
-        from sqlalchemy import create_engine, text
-        from tests.pg_server import PostgresServer  # the test suite's throwaway server
-
-        server = PostgresServer.start()
-        try:
-            admin = create_engine(server.url("postgres"), isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                for n in range(count):
-                    conn.execute(text(f"CREATE DATABASE bench_{n}"))
-            admin.dispose()
-            dbs = [Database.connect(server.url(f"bench_{n}")) for n in range(count)]
-            try:
-                yield dbs
-            finally:
-                for db in dbs:
-                    db.dispose()
-        finally:
-            server.stop()
+        with postgres_databases(count) as dbs:
+            yield dbs
         return
     with ExitStack() as stack:
         first = stack.enter_context(target_database(options.database_url))
