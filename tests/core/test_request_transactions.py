@@ -3,6 +3,7 @@ success can read what it wrote, and a failed commit is never answered with a suc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,48 +36,47 @@ def _recording_app(db: Database, clock: ManualClock, tmp_path: Path, steps: list
     return recorded
 
 
-async def _post(app: Any, key: str) -> httpx.Response:
+async def _post_on_commit(
+    db: Database,
+    clock: ManualClock,
+    tmp_path: Path,
+    steps: list[str],
+    on_commit: Callable[[Any], None],
+) -> httpx.Response:
+    """Post one event through the app with `on_commit` called at the commit; `steps`
+    records the response's start."""
+    key = builders.api_key(db, clock, kind="write")
+    app = _recording_app(db, clock, tmp_path, steps)
     # as a server does: an error is answered, not raised into the client
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://parcours.test") as http:
-        return await http.post("/v1/track", json=TRACK, headers={"X-API-Key": key})
+    event.listen(db.engine, "commit", on_commit)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://parcours.test") as http:
+            response = await http.post("/v1/track", json=TRACK, headers={"X-API-Key": key})
+    finally:
+        event.remove(db.engine, "commit", on_commit)
+    return response
 
 
 async def test_the_commit_happens_before_the_response_is_sent(
     db: Database, clock: ManualClock, tmp_path: Path
 ) -> None:
-    key = builders.api_key(db, clock, kind="write")
     steps: list[str] = []
-    app = _recording_app(db, clock, tmp_path, steps)
-
-    def committed(connection: Any) -> None:
-        steps.append("commit")
-
-    event.listen(db.engine, "commit", committed)
-    try:
-        response = await _post(app, key)
-    finally:
-        event.remove(db.engine, "commit", committed)
+    response = await _post_on_commit(
+        db, clock, tmp_path, steps, lambda connection: steps.append("commit")
+    )
     assert response.status_code == 200
-    assert "commit" in steps
-    assert steps.index("commit") < steps.index("response 200")
+    assert steps == ["commit", "response 200"]
 
 
 async def test_a_failed_commit_is_answered_with_a_problem_not_a_success(
     db: Database, clock: ManualClock, tmp_path: Path
 ) -> None:
-    key = builders.api_key(db, clock, kind="write")
-    steps: list[str] = []
-    app = _recording_app(db, clock, tmp_path, steps)
-
     def refuse(connection: Any) -> None:
         raise RuntimeError("the disk is full")
 
-    event.listen(db.engine, "commit", refuse)
-    try:
-        response = await _post(app, key)
-    finally:
-        event.remove(db.engine, "commit", refuse)
+    steps: list[str] = []
+    response = await _post_on_commit(db, clock, tmp_path, steps, refuse)
     assert response.status_code == 500
     assert response.headers["content-type"].startswith("application/problem+json")
     assert steps == ["response 500"]
