@@ -247,3 +247,46 @@ def test_the_columnar_path_stores_what_load_history_stores(
             )  # fmt: skip
 
     assert stored("two") == stored("one")
+
+
+def test_the_columnar_path_puts_as_many_rows_per_insert_as_sqlite_allows(
+    sqlite_db: Database, clock: ManualClock
+) -> None:
+    import sqlite3
+    from datetime import timedelta
+
+    from parcours import orders
+
+    with sqlite_db.transaction() as session:
+        stores.add_stores(session, clock.now(), [builders.store_row("LYO-1")])
+        store = stores.store_ids_by_code(session, ["LYO-1"])["LYO-1"]
+    at = clock.now() - timedelta(days=3)
+    heads = pd.DataFrame([{"source": "old", "external_ref": f"R{i}", "channel": "store",
+                           "mode": "carry_out", "placed_at": at + timedelta(minutes=i),
+                           "location_id": store, "store_id": store, "customer_id": None,
+                           "currency": "EUR"} for i in range(7)])  # fmt: skip
+    lines = pd.DataFrame([{"external_ref": f"R{i}", "sku": f"S{n}", "name": "x",
+                           "category": None, "quantity": n, "unit_price": 100 * i,
+                           "discount": 0, "vat_rate_bp": 2000, "returned": 0}
+                          for i in range(7) for n in (1, 2, 3)])  # fmt: skip
+    with sqlite_db.transaction() as session:
+        driver = session.connection().connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
+        # 40 bound values: two orders (20 columns) or two lines (15) per INSERT, then
+        # what is left in a last, shorter one; some SQLite builds allow only 999.
+        before = driver.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 40)
+        try:
+            assert orders.load_history_frames(session, heads, lines) == 7
+        finally:
+            driver.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, before)
+    with sqlite_db.transaction() as session:
+        stored = session.execute(
+            select(Order.external_ref, Order.total).order_by(Order.external_ref)
+        ).all()
+        line_rows = session.execute(
+            select(OrderLine.line_no, OrderLine.sku, OrderLine.total).order_by(
+                OrderLine.order_id, OrderLine.line_no
+            )
+        ).all()
+    assert stored == [(f"R{i}", 600 * i) for i in range(7)]
+    assert line_rows == [(n, f"S{n}", 100 * i * n) for i in range(7) for n in (1, 2, 3)]

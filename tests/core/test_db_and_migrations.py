@@ -107,3 +107,32 @@ def test_an_unreachable_database_is_reported_without_its_password(tmp_path) -> N
     assert "cannot reach the database" in message
     assert "s3cret" not in message
     assert "***" in message
+
+
+def test_rows_written_through_the_sqlite_driver_are_stored_as_sqlalchemy_stores_them(
+    sqlite_db: Database,
+) -> None:
+    from sqlalchemy import insert
+
+    from parcours.core.db import insert_rows_sqlite
+    from parcours.core.ids import new_id
+
+    table = AuditEntry.__table__
+    at = datetime(2026, 3, 14, 10, 30, 15, 123456, tzinfo=timezone(timedelta(hours=1)))
+    rows = [
+        {"id": new_id(), "at": at + timedelta(seconds=n), "actor": "import", "action": "add",
+         "target_type": "product", "target_id": None if n % 2 else f"P{n}",
+         "detail": {"n": n, "tags": ["é", None]}}
+        for n in range(1_203)  # two full INSERTs of 500 rows and a shorter last one
+    ]  # fmt: skip
+    mirror = [{**row, "id": new_id(), "actor": "orm"} for row in rows]
+    with sqlite_db.transaction() as session:
+        insert_rows_sqlite(session, table, rows)  # type: ignore[arg-type]
+        session.execute(insert(table), mirror)
+    with sqlite_db.engine.connect() as conn:
+        query = "SELECT at, action, target_type, target_id, detail, length(id) FROM audit_log"
+        ours = conn.exec_driver_sql(f"{query} WHERE actor = 'import' ORDER BY at").all()
+        theirs = conn.exec_driver_sql(f"{query} WHERE actor = 'orm' ORDER BY at").all()
+    assert len(ours) == 1_203
+    assert ours == theirs
+    assert ours[0][0] == "2026-03-14 09:30:15.123456"  # UTC, as text

@@ -74,33 +74,38 @@ def parse_mapping(pairs: list[str]) -> dict[str, str]:
 def read_transactions(path: Path, mapping: Mapping[str, str] | None = None) -> pd.DataFrame:
     """The file's rows as text columns named after FIELDS (plus `row`, the CSV line
     number); `.gz` files are read compressed. Unmapped columns are ignored."""
-    try:
-        table = pacsv.read_csv(
-            path,
-            convert_options=pacsv.ConvertOptions(
-                column_types=_all_text(path), strings_can_be_null=True
-            ),
-        )
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InvalidInput(f"Cannot read {path.name} as CSV: {exc}") from None
     names = dict(mapping or {})
-    renamed = {c: names.get(c, c) for c in table.column_names}
+    renamed = {c: names.get(c, c) for c in _header(path)}
     if len(set(renamed.values())) < len(renamed):
         raise InvalidInput("Two columns map to the same field: check --map.")
-    table = table.rename_columns([renamed[c] for c in table.column_names])
-    # Trimmed in Arrow (vectorised), blanks as nulls: pandas' string methods are loops.
-    trimmed = [pc.utf8_trim_whitespace(column) for column in table.columns]
-    blanks = [pc.if_else(pc.equal(c, ""), pa.scalar(None, pa.string()), c) for c in trimmed]
-    frame = pa.table(blanks, names=table.column_names).to_pandas()
-    frame = frame[[c for c in frame.columns if c in FIELDS]]
-    missing = [f for f in REQUIRED if f not in frame.columns]
-    if "unit_price" not in frame.columns and "line_total" not in frame.columns:
+    fields = set(renamed.values())
+    missing = [f for f in REQUIRED if f not in fields]
+    if "unit_price" not in fields and "line_total" not in fields:
         missing.append("unit_price or line_total")
     if missing:
         raise InvalidInput(
             f"{path.name} has no column for {', '.join(missing)}: name them in the header "
             "or map them with --map COLUMN=FIELD."
         )
+    # Only the columns of a field are converted, and all as text (a SKU like 00123 keeps
+    # its zeros); types come after.
+    wanted = [column for column, name in renamed.items() if name in FIELDS]
+    try:
+        table = pacsv.read_csv(
+            path,
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(wanted, pa.string()),
+                include_columns=wanted,
+                strings_can_be_null=True,
+            ),
+        )
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InvalidInput(f"Cannot read {path.name} as CSV: {exc}") from None
+    table = table.rename_columns([renamed[c] for c in table.column_names])
+    # Trimmed in Arrow (vectorised), blanks as nulls: pandas' string methods are loops.
+    trimmed = [pc.utf8_trim_whitespace(column) for column in table.columns]
+    blanks = [pc.if_else(pc.equal(c, ""), pa.scalar(None, pa.string()), c) for c in trimmed]
+    frame = pa.table(blanks, names=table.column_names).to_pandas()
     frame.insert(0, "row", np.arange(2, len(frame) + 2))
     return frame
 
@@ -144,12 +149,14 @@ def import_transactions(
 # ------------------------------------------------------------------ parsing in columns
 
 
-def _all_text(path: Path) -> dict[str, pa.DataType]:
-    """Every column read as text (a SKU like 00123 keeps its zeros); types come after."""
+def _header(path: Path) -> list[str]:
+    """The names of the file's columns (none for an empty or unreadable file)."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8-sig", newline="") as stream:
-        header = next(csv.reader(stream), [])
-    return {column: pa.string() for column in header}
+    try:
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as stream:
+            return next(csv.reader(stream), [])
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InvalidInput(f"Cannot read {path.name} as CSV: {exc}") from None
 
 
 def _reject(errors: list[pd.DataFrame], rows: pd.Series, column: str, message: Any) -> None:
@@ -169,7 +176,7 @@ def _parse(frame: pd.DataFrame, errors: list[pd.DataFrame]) -> pd.DataFrame:
     too_long = out["sku"].str.len() > 64
     _reject(errors, frame.loc[too_long & ok, "row"], "sku", "is longer than 64 characters")
     ok &= ~too_long
-    quantity = pd.to_numeric(frame["quantity"], errors="coerce")
+    quantity = _numbers(frame["quantity"])
     bad_q = quantity.isna() | (quantity != quantity.round()) | (quantity == 0)
     bad_q |= quantity.abs() > MAX_QUANTITY
     _reject(errors, frame.loc[bad_q, "row"], "quantity", "must be a non-zero whole number")
@@ -197,13 +204,23 @@ def _parse(frame: pd.DataFrame, errors: list[pd.DataFrame]) -> pd.DataFrame:
     return out[ok & ~bad_c]
 
 
+def _numbers(text: pd.Series) -> pd.Series:
+    """Text as numbers, NaN where a value is not one. Arrow's cast is five times faster
+    than pandas' but refuses a whole column for one bad value: pandas then judges each."""
+    try:
+        numbers = pc.cast(pa.array(text, pa.string(), from_pandas=True), pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pd.to_numeric(text, errors="coerce")
+    return pd.Series(numbers.to_numpy(zero_copy_only=False), index=text.index)
+
+
 def _money(
     frame: pd.DataFrame, quantity: pd.Series, errors: list[pd.DataFrame]
 ) -> tuple[pd.Series, pd.Series]:
     """Line amount and unit price in cents (both positive; the sign is in the quantity).
     From a line total, the unit price is rounded up and the difference is a discount."""
     given = "line_total" if "line_total" in frame.columns else "unit_price"
-    value = pd.to_numeric(frame[given], errors="coerce")
+    value = _numbers(frame[given])
     bad = value.isna() | (value < 0) | (value > 1e9)
     _reject(errors, frame.loc[bad, "row"], given, "must be an amount ≥ 0, e.g. 12.90")
     cents = (value.abs() * 100).round()

@@ -61,13 +61,16 @@ def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
-def reindex(session: Session, product_ids: Sequence[uuid.UUID]) -> None:
-    """Bring the search index up to date for these products (their `search_text`)."""
+def reindex(session: Session, product_ids: Sequence[uuid.UUID], *, new: bool = False) -> None:
+    """Bring the search index up to date for these products (their `search_text`);
+    `new`: they were just created, so they have no entry to replace."""
     if _dialect(session) != "sqlite":
         return  # PostgreSQL's GIN index follows the column by itself
     for start in range(0, len(product_ids), CHUNK):
         chunk = list(product_ids[start : start + CHUNK])
-        session.execute(delete(catalog_search).where(catalog_search.c.product_id.in_(chunk)))
+        if not new:
+            # product_id is not indexed in the FTS table: this scans the whole index.
+            session.execute(delete(catalog_search).where(catalog_search.c.product_id.in_(chunk)))
         session.execute(
             insert(catalog_search).from_select(
                 ["product_id", "body"],

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
-from sqlalchemy import JSON, Table, insert, select
+from sqlalchemy import JSON, Table, select
 from sqlalchemy.orm import Session
 
 from parcours import inventory
@@ -36,6 +36,7 @@ from parcours.catalog.service import (
     vat_percent,
 )
 from parcours.core import imports
+from parcours.core.db import insert_rows_sqlite
 from parcours.core.ids import new_id
 from parcours.core.imports import ImportRejected, RowError
 
@@ -323,7 +324,7 @@ def _insert(
             if progress:
                 progress(done, total)
     inventory.track_skus(session, now, [v["sku"] for v in variants])
-    search.reindex(session, [p["id"] for p in products])
+    search.reindex(session, [p["id"] for p in products], new=True)
     refresh_search(session, sorted(existing & set(positions), key=str))
     report.products, report.variants, report.prices = len(products), len(variants), len(prices)
 
@@ -406,10 +407,8 @@ def _bulk(
     if session.get_bind().dialect.name == "postgresql":
         copy_rows(session, model.__table__, rows)  # type: ignore[arg-type]
     else:
-        # Core, not ORM, insert: every row has every column, so the rows go to the
-        # driver as one executemany without the ORM's per-row bookkeeping.
-        table: Table = model.__table__  # type: ignore[assignment]
-        session.connection().execute(insert(table), rows)
+        # Every row has every column: straight to the driver, many rows per INSERT.
+        insert_rows_sqlite(session, model.__table__, rows)  # type: ignore[arg-type]
 
 
 def copy_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:

@@ -6,14 +6,27 @@ psycopg 3 is the production database. Both run the same models and migrations.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, Insert, MetaData, create_engine, event, insert, text
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Engine,
+    Insert,
+    MetaData,
+    Table,
+    create_engine,
+    event,
+    insert,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -74,6 +87,68 @@ def bulk_insert(model: type[Base]) -> Insert:
     still share one statement and reach the driver as a single executemany batch.
     """
     return insert(model).execution_options(render_nulls=True)
+
+
+# Rows per INSERT statement on SQLite (fewer when a build allows fewer bound values).
+SQLITE_ROWS_PER_INSERT = 500
+
+
+def insert_columns_sqlite(
+    session: Session, table: str, columns: Mapping[str, Sequence[Any]]
+) -> None:
+    """Insert rows given as columns (lists of one length, values as the sqlite3 driver
+    takes them) through the session's own SQLite connection, many rows per INSERT:
+    SQLite then opens the table and each of its indexes once per statement instead of
+    once per row (185,000 order lines: median 1.5 s instead of 2.1 s). `table` and the
+    column names must be the models' own, never input."""
+    names = list(columns)
+    values = [columns[name] for name in names]
+    count = len(values[0]) if values else 0
+    if not count:
+        return
+    driver = session.connection().connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    per = max(1, min(SQLITE_ROWS_PER_INSERT, limit // len(names)))
+    whole = count - count % per
+    cursor = driver.cursor()
+    if whole:
+        cursor.executemany(
+            _multirow_insert(table, names, per), _flat_rows(values, range(0, whole, per), per)
+        )
+    if whole < count:
+        cursor.execute(
+            _multirow_insert(table, names, count - whole),
+            next(_flat_rows(values, [whole], count - whole)),
+        )
+
+
+def insert_rows_sqlite(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """`insert_columns_sqlite` for rows that each give every column of `table`; each
+    column's values go through its type's own bind processor, column by column, so what
+    is stored is what SQLAlchemy's insert stores, without its per-row bookkeeping."""
+    dialect = session.get_bind().dialect
+    columns: dict[str, list[Any]] = {}
+    for column in table.columns:
+        values = [row[column.name] for row in rows]
+        process = column.type.dialect_impl(dialect).bind_processor(dialect)
+        columns[column.name] = [process(v) for v in values] if process else values
+    insert_columns_sqlite(session, table.name, columns)
+
+
+def _multirow_insert(table: str, names: list[str], rows: int) -> str:
+    one = "(" + ", ".join("?" for _ in names) + ")"
+    return (
+        f"INSERT INTO {table} ({', '.join(names)}) "  # noqa: S608 (the models' names)
+        f"VALUES {', '.join(itertools.repeat(one, rows))}"
+    )
+
+
+def _flat_rows(columns: list[Sequence[Any]], starts: Any, per: int) -> Iterator[list[Any]]:
+    """The parameters of `per` rows from each start, row after row."""
+    for start in starts:
+        block = zip(*(column[start : start + per] for column in columns), strict=True)
+        yield list(itertools.chain.from_iterable(block))
 
 
 class DatabaseUnavailable(Exception):

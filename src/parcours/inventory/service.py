@@ -189,19 +189,17 @@ def track_skus(session: Session, now: datetime, skus: Iterable[str]) -> int:
     """Make SKUs stockable (the catalogue calls this for each SKU it creates).
 
     Idempotent: SKUs already tracked are left as they are. Returns how many were new.
-    One `INSERT ... ON CONFLICT DO NOTHING` per 5,000 SKUs.
+    One `INSERT ... ON CONFLICT DO NOTHING RETURNING` executed for all the SKUs at once:
+    SQLAlchemy compiles it once and sends it in multi-row batches (a statement built with
+    `.values(rows)` is compiled again for every call: 1.7-2.1 s instead of 0.3 s for
+    28,850 SKUs on SQLite).
     """
     wanted = sorted(set(skus))
-    added = 0
-    for start in range(0, len(wanted), SKU_CHUNK):
-        rows = [{"sku": sku, "created_at": now} for sku in wanted[start : start + SKU_CHUNK]]
-        stmt = (
-            _insert(session, ITEMS)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=[ITEMS.c.sku])
-        )
-        added += len(session.execute(stmt.returning(ITEMS.c.sku)).all())
-    return added
+    if not wanted:
+        return 0
+    rows = [{"sku": sku, "created_at": now} for sku in wanted]
+    stmt = _insert(session, ITEMS).on_conflict_do_nothing(index_elements=[ITEMS.c.sku])
+    return len(session.execute(stmt.returning(ITEMS.c.sku), rows).all())
 
 
 def unknown_skus(session: Session, skus: Iterable[str]) -> set[str]:

@@ -11,7 +11,6 @@ already stored is skipped, so a load can be run again.
 
 from __future__ import annotations
 
-import itertools
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -22,7 +21,7 @@ from typing import Any
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from parcours.core.db import bulk_insert
+from parcours.core.db import bulk_insert, insert_columns_sqlite
 from parcours.core.ids import new_id
 from parcours.orders import service
 from parcours.orders.models import (
@@ -372,11 +371,11 @@ def _return(
 # `load_history` builds a dict per row and goes through SQLAlchemy's executemany: about
 # 30k lines/s on SQLite. Imports of years of till history (`parcours import transactions`)
 # need more, so `load_history_frames` takes whole columns (pandas), computes every row
-# with numpy and writes each table with one driver-level executemany (SQLite) in big
-# chunks. Same rows as `load_history` for orders that are neither cancelled nor
-# delivered for a fee.
+# with numpy and writes each table through the driver (SQLite) in INSERTs of 500 rows
+# each (`core.db.insert_columns_sqlite`). Same rows as `load_history` for orders that
+# are neither cancelled nor delivered for a fee.
 
-FRAME_CHUNK = 50_000
+FRAME_CHUNK = 50_000  # rows per bulk insert on PostgreSQL
 ID_COLUMNS = frozenset(
     ("id", "order_id", "fulfilment_id", "store_id", "customer_id", "location_id",
      "pickup_store_id", "return_id", "order_line_id", "reservation_id", "exchange_order_id")
@@ -517,8 +516,8 @@ class _Same:
 
 
 class _FrameWriter:
-    """Writes rows given as columns: SQLite gets them through the driver's executemany
-    (ids as 32 hex digits, JSON as text, as SQLAlchemy stores them there); PostgreSQL
+    """Writes rows given as columns: SQLite gets them through the driver, many rows per
+    INSERT (ids as 32 hex digits, JSON as text, as SQLAlchemy stores them there); PostgreSQL
     through SQLAlchemy's bulk insert. A column is a list, a Series or an array of one
     value per row, or one value for all (`_Same`, or a plain str, int or None)."""
 
@@ -539,14 +538,11 @@ class _FrameWriter:
             for start in range(0, len(rows), FRAME_CHUNK):
                 self.session.execute(bulk_insert(model), rows[start : start + FRAME_CHUNK])
             return
-        # Table and column names are the models' own, never input.
-        listed, marks = ", ".join(names), ", ".join("?" for _ in names)
-        sql = f"INSERT INTO {model.__tablename__} ({listed}) VALUES ({marks})"  # noqa: S608
-        cursor = self.session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-        # A value shared by all rows is converted once and repeated, not copied per row.
-        rows_all = list(zip(*(self._sqlite(columns[name], count) for name in names), strict=True))
-        for start in range(0, len(rows_all), FRAME_CHUNK):
-            cursor.executemany(sql, rows_all[start : start + FRAME_CHUNK])
+        insert_columns_sqlite(
+            self.session,
+            model.__tablename__,
+            {name: self._sqlite(columns[name], count) for name in names},
+        )
 
     @staticmethod
     def _column(value: Any, count: int) -> list[Any]:
@@ -559,10 +555,11 @@ class _FrameWriter:
         return [value] * count
 
     @staticmethod
-    def _sqlite(value: Any, count: int) -> Any:
+    def _sqlite(value: Any, count: int) -> list[Any]:
         if _constant(value):
+            # A value shared by all rows is converted once and repeated, not per row.
             one = value.value if isinstance(value, _Same) else value
-            return itertools.repeat(_FrameWriter._sqlite_values([one])[0], count)
+            return _FrameWriter._sqlite_values([one]) * count
         return _FrameWriter._sqlite_values(_FrameWriter._column(value, count))
 
     @staticmethod
