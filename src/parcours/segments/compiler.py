@@ -30,6 +30,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
+    CTE,
     ColumnElement,
     Float,
     Select,
@@ -82,6 +83,8 @@ class Compiler:
     timed: dict[str, Callable[[datetime], Any]] = field(default_factory=dict)
     # the merge walk of `profile_ids`, one CTE shared by every order and consent condition
     _walk: Select[Any] | None = field(default=None, init=False, repr=False)
+    # the events of `profile_ids`, one CTE shared by every event condition
+    _events: CTE | None = field(default=None, init=False, repr=False)
 
     @property
     def dialect(self) -> str:
@@ -106,6 +109,19 @@ class Compiler:
         profiles = self.audience()
         flags = [self.flag(node, profiles, f"s{i}") for i, node in enumerate(nodes)]
         return select(profiles.c.profile_id, *flags)
+
+    def _profile_events(self) -> CTE:
+        """The events of the few profiles evaluated (`profile_ids`), read once per
+        statement whatever the number of event conditions: PostgreSQL, with statistics,
+        otherwise started each condition from every event of its time window (~5 ms a
+        condition for one profile)."""
+        if self._events is None:
+            self._events = (
+                customers.profile_events(self.profile_ids)
+                .cte("profile_events")
+                .prefix_with("MATERIALIZED", dialect="postgresql")
+            )
+        return self._events
 
     def walk(self) -> Select[Any]:
         """(customer_id, profile_id) of the evaluated profiles' merge walk, built once."""
@@ -222,11 +238,13 @@ class Compiler:
     # -------------------------------------------------------------- events
 
     def _event(self, c: d.Event, p: Subquery) -> ColumnElement[bool]:
-        events = (
-            customers.scoped_events(self.scope)
-            if self.scope is not None
-            else customers.profile_events(self.profile_ids)
-        ).subquery("ev")
+        events: Any
+        if self.scope is not None:
+            events = customers.scoped_events(self.scope).subquery("ev")
+        elif self.profile_ids is not None:
+            events = self._profile_events()
+        else:
+            events = customers.profile_events(None).subquery("ev")
         filters = [func.coalesce(events.c.event, events.c.type) == c.name]
         if c.within_days is not None:
             since = self._at(_days_before(c.within_days), events.c.timestamp.type)
