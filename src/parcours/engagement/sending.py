@@ -303,6 +303,7 @@ class _Batch:
     policies: dict[str, Policy]
     templates: dict[str, TemplateView]
     secret: bytes
+    devices: dict[uuid.UUID, str]  # the push address of each live profile that has one
 
 
 def _recent_counts(
@@ -346,17 +347,14 @@ def _bounced(
     return {by_digest[d] for d in found}
 
 
-def _address(profile: Any, channel: str, session: Session) -> str | None:
+def _address(profile: Any, channel: str, batch: _Batch) -> str | None:
     if channel == "email":
         email = profile.email
         return email if email and "@" in email else None
     if channel == "sms":
         return str(profile.phone) if profile.phone else None
     if channel == "push":
-        devices = [
-            i.value for i in customers.identifiers_of(session, profile.id) if i.kind == "device"
-        ]
-        return devices[0] if devices else None
+        return batch.devices.get(profile.id)
     return "webhook"
 
 
@@ -382,6 +380,9 @@ def _read_batch(session: Session, now: datetime, rows: Sequence[Delivery]) -> _B
         if r.profile_id in profiles and r.channel in ("email", "sms")
     }
     templates = {key: get_template(session, key) for key in {r.template_key for r in rows}}
+    pushed = {
+        profiles[r.profile_id].id for r in rows if r.channel == "push" and r.profile_id in profiles
+    }
     return _Batch(
         profiles,
         consent,
@@ -390,6 +391,7 @@ def _read_batch(session: Session, now: datetime, rows: Sequence[Delivery]) -> _B
         rules,
         templates,
         secret,
+        customers.devices_of(session, pushed) if pushed else {},
     )
 
 
@@ -409,7 +411,7 @@ def _refusal(session: Session, row: Delivery, batch: _Batch, now: datetime) -> s
         if decision is None or not decision.allowed:
             known = decision is not None and decision.reason in ("withdrawn", "erased")
             return decision.reason if known and decision is not None else "no_consent"
-    address = _address(profile, row.channel, session)
+    address = _address(profile, row.channel, batch)
     if address is None:
         return "no_address"
     if (row.channel, address) in batch.bounced:
@@ -533,7 +535,7 @@ def _hand_over(
     if row.channel == "sms":
         return outlets.sms.send_sms(row.id, profile.phone, parts.get("text", ""))
     if row.channel == "push":
-        device = _address(profile, "push", session) or ""
+        device = _address(profile, "push", batch) or ""
         return outlets.push.send_push(
             row.id, device, parts.get("title", ""), parts.get("body", ""), parts.get("deep_link")
         )
