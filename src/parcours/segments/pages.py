@@ -27,7 +27,15 @@ NOT_AN_OBJECT = "The JSON definition must be an object."
 NO_CONDITION = "Give at least one condition, or a definition in JSON."
 # Words the pages translate from Python data: evaluation modes and the definition's
 # mistakes (shown in the reader's language; the API says them in English).
-MSGIDS = ("full", "incremental", NOT_JSON, NOT_AN_OBJECT, NO_CONDITION, *MESSAGES)
+MSGIDS = (
+    "full",
+    "incremental",
+    NOT_JSON,
+    NOT_AN_OBJECT,
+    NO_CONDITION,
+    *MESSAGES,
+    *service.SERVICE_MESSAGES,
+)
 
 
 def _value(text: str) -> Any:

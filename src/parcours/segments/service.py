@@ -26,7 +26,7 @@ from parcours import customers, stores
 from parcours.core import audit
 from parcours.core.audit import Actor
 from parcours.core.db import UUIDType
-from parcours.core.errors import Conflict, FieldError, InvalidInput, NotFound
+from parcours.core.errors import Conflict, FieldError, NotFound
 from parcours.core.ids import new_id
 from parcours.core.models import OutboxEvent
 from parcours.segments import definition as d
@@ -84,6 +84,32 @@ def info(segment: Segment) -> SegmentInfo:
 # ------------------------------------------------------------------ saving
 
 
+# What the service refuses, as `message % values` so the console can say it in the
+# reader's language (the API's `detail` is the English text).
+UNKNOWN_SEGMENT = "no segment has the key %(key)s"
+UNKNOWN_STORE = "no store has the code %(code)s"
+NAMES_UNKNOWN = "The segment definition names unknown things: see below."
+CYCLE = "the segment would depend on itself: %(cycle)s"
+CYCLE_HEADLINE = "The segment would depend on itself: %(cycle)s."
+NOT_A_NAME = "must be a non-empty text of at most 200 characters"
+KEY_IN_USE = "A segment already has the key %(key)s; choose another key."
+USED_BY = "The segment %(key)s is used by %(users)s: change them first."
+NOT_VALID_SEGMENT = "The segment is not valid: see below."
+SERVICE_MESSAGES = (
+    UNKNOWN_SEGMENT, UNKNOWN_STORE, NAMES_UNKNOWN, CYCLE, CYCLE_HEADLINE, NOT_A_NAME,
+    KEY_IN_USE, USED_BY, NOT_VALID_SEGMENT,
+)  # fmt: skip
+
+
+class SegmentConflict(Conflict):
+    """A Conflict saying its text as `message % values` too, for the console."""
+
+    def __init__(self, message: str, **values: Any) -> None:
+        self.message = message
+        self.values = {name: str(value) for name, value in values.items()}
+        super().__init__(message % self.values)
+
+
 def _segment_keys(session: Session) -> dict[str, uuid.UUID]:
     return {row.key: row.id for row in session.execute(select(Segment.key, Segment.id))}
 
@@ -94,8 +120,8 @@ def _check_references(
     """Refs to unknown segments or stores, and cycles between segments, are refused."""
     deps = d.dependencies(node)
     known = _segment_keys(session)
-    errors = [
-        FieldError(f"no segment has the key {ref!r}", pointer=pointer)
+    errors: list[FieldError] = [
+        d.mistake(UNKNOWN_SEGMENT, pointer=pointer, key=repr(ref))
         for ref in sorted(deps.segments - set(known))
     ]
     codes = {c.store for c in d.walk(node) if isinstance(c, d.Geo | d.Order) and c.store}
@@ -107,18 +133,23 @@ def _check_references(
     }
     found = stores.store_ids_by_code(session, codes)
     errors += [
-        FieldError(f"no store has the code {code!r}", pointer=pointer)
+        d.mistake(UNKNOWN_STORE, pointer=pointer, code=repr(code))
         for code in sorted(codes - set(found))
     ]
     if errors:
-        raise InvalidInput(
-            f"The segment definition names unknown things: {errors[0].detail}.", errors
+        raise d.DefinitionRefused(
+            f"The segment definition names unknown things: {errors[0].detail}.",
+            errors,
+            NAMES_UNKNOWN,
         )
     cycle = _cycle(session, key, deps.segments)
     if cycle:
-        raise InvalidInput(
-            f"The segment would depend on itself: {' → '.join(cycle)}.",
-            [FieldError(f"cycle {' → '.join(cycle)}", pointer=pointer)],
+        loop = " → ".join(cycle)
+        raise d.DefinitionRefused(
+            CYCLE_HEADLINE % {"cycle": loop},
+            [d.mistake(CYCLE, pointer=pointer, cycle=loop)],
+            CYCLE_HEADLINE,
+            cycle=loop,
         )
 
 
@@ -162,7 +193,7 @@ def create_segment(
     errors = d.check_key(key) + _check_name(name)
     node = _parse(definition, errors)
     if session.scalar(select(Segment.id).where(Segment.key == key)) is not None:
-        raise Conflict(f"A segment already has the key {key!r}; choose another key.")
+        raise SegmentConflict(KEY_IN_USE, key=repr(key))
     _check_references(session, key, node)
     segment = Segment(
         id=new_id(),
@@ -215,9 +246,7 @@ def delete_segment(session: Session, now: datetime, actor: Actor, ref: str) -> N
     segment = _get(session, ref)
     users = sorted(k for k, uses in _graph(session).items() if segment.key in uses)
     if users:
-        raise Conflict(
-            f"The segment {segment.key} is used by {', '.join(users)}: change them first."
-        )
+        raise SegmentConflict(USED_BY, key=segment.key, users=", ".join(users))
     audit.record(session, now, actor, "segment.deleted", "segment", str(segment.id))
     session.delete(segment)
     session.flush()
@@ -225,20 +254,20 @@ def delete_segment(session: Session, now: datetime, actor: Actor, ref: str) -> N
 
 def _check_name(name: str | None) -> list[FieldError]:
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
-        return [FieldError("must be a non-empty text of at most 200 characters", parameter="name")]
+        return [d.mistake(NOT_A_NAME, parameter="name")]
     return []
 
 
 def _parse(definition: Any, errors: list[FieldError]) -> d.Node:
     try:
         node = d.parse(definition, "#/definition")
-    except InvalidInput as bad:
+    except d.DefinitionRefused as bad:
+        if not errors:
+            raise
         errors = errors + bad.errors
-        raise InvalidInput(
-            bad.detail if not errors[: -len(bad.errors)] else _summary(errors), errors
-        ) from None
+        raise d.DefinitionRefused(_summary(errors), errors, NOT_VALID_SEGMENT) from None
     if errors:
-        raise InvalidInput(_summary(errors), errors)
+        raise d.DefinitionRefused(_summary(errors), errors, NOT_VALID_SEGMENT)
     return node
 
 
