@@ -113,6 +113,28 @@ async def test_the_console_saves_shows_the_flow_and_shows_errors_back(
     assert 'data-status="active"' in shown.text
 
 
+async def test_the_editor_says_the_mistakes_in_the_readers_language(
+    client: httpx.AsyncClient, db: Database, clock: ManualClock
+) -> None:
+    template(db, clock)
+    builders.user(db, clock, role="marketer")
+    await log_in(client)
+    french = {**HTML, "Accept-Language": "fr"}
+    page = await client.get("/console/activation/journeys", headers=french)
+    bad = dict(DEFINITION, steps=[{"id": "attente", "type": "teleport"}, {"id": "envoi"}])
+    data = {"csrf_token": csrf_in(page.text), "key": "relance", "name": "Relance",
+            "definition": json.dumps(bad)}  # fmt: skip
+    refused = await client.post("/console/activation/journeys", data=data, headers=french)
+    assert refused.status_code == 422
+    assert "Le parcours n’est pas valide : voir ci-dessous." in refused.text
+    assert "type d’étape inconnu &#39;teleport&#39; : utilisez l’un de wait" in refused.text
+    assert "#/definition/steps/1/type" in refused.text
+    saved = dict(data, definition=json.dumps(DEFINITION))
+    await client.post("/console/activation/journeys", data=saved, headers=french)
+    again = await client.post("/console/activation/journeys", data=saved, headers=french)
+    assert "Un parcours a déjà la clé &#39;relance&#39; ; choisissez-en une autre." in again.text
+
+
 async def test_the_ready_made_journeys_are_installed_from_the_console_in_draft(
     client: httpx.AsyncClient, db: Database, clock: ManualClock
 ) -> None:

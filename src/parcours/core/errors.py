@@ -6,17 +6,22 @@ Services raise these; `parcours.core.http` turns each into an RFC 9457
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 
 @dataclass(frozen=True)
 class FieldError:
-    """One bad value: a JSON Pointer into the body (`#/items/0/sku`) or a parameter name."""
+    """One bad value: a JSON Pointer into the body (`#/items/0/sku`) or a parameter name.
+    `message` and `values`, when given (see `refusal`), say `detail` as a msgid and its
+    values, so that the console can say it in the reader's language."""
 
     detail: str
     pointer: str | None = None
     parameter: str | None = None
+    message: str = ""
+    values: Mapping[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, str]:
         out = {"detail": self.detail}
@@ -25,6 +30,16 @@ class FieldError:
         if self.parameter is not None:
             out["parameter"] = self.parameter
         return out
+
+
+def refusal(
+    message: str, *, pointer: str | None = None, parameter: str | None = None, **values: Any
+) -> FieldError:
+    """A FieldError whose `detail` is `message % values` (English), the message and
+    values kept for the console's translation."""
+    shown = {name: str(value) for name, value in values.items()}
+    detail = message % shown if shown else message
+    return FieldError(detail, pointer, parameter, message, shown)
 
 
 class ParcoursError(Exception):
@@ -83,6 +98,22 @@ class InvalidInput(ParcoursError):
             self.extensions["errors"] = [e.as_dict() for e in self.errors]
 
 
+class Refused(InvalidInput):
+    """InvalidInput whose headline is also kept as `message % values` (the English
+    `detail` may say more), so that the console can say it in the reader's language."""
+
+    def __init__(
+        self,
+        detail: str,
+        errors: list[FieldError] | None = None,
+        message: str = "",
+        **values: Any,
+    ) -> None:
+        super().__init__(detail, errors)
+        self.message = message or detail
+        self.values = {name: str(value) for name, value in values.items()}
+
+
 class Unauthenticated(ParcoursError):
     status, slug, title = 401, "unauthenticated", "Authentication required"
 
@@ -97,6 +128,16 @@ class NotFound(ParcoursError):
 
 class Conflict(ParcoursError):
     status, slug, title = 409, "conflict", "Conflict"
+
+
+class SaidConflict(Conflict):
+    """A Conflict whose detail is `message % values`, the message and values kept so
+    that the console can say it in the reader's language."""
+
+    def __init__(self, message: str, **values: Any) -> None:
+        self.message = message
+        self.values = {name: str(value) for name, value in values.items()}
+        super().__init__(message % self.values if self.values else message)
 
 
 class PayloadTooLarge(ParcoursError):

@@ -14,17 +14,19 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from parcours.core.deps import DbSession
 from parcours.core.errors import InvalidInput, ParcoursError
 from parcours.journeys import ready_made, service
-from parcours.journeys.definition import STEP_TYPES, TRIGGERS
+from parcours.journeys.definition import MESSAGES, STEP_TYPES, TRIGGERS
 from parcours.web.console import Console, VerifiedConsole, render, require_role
 
 router = APIRouter(prefix="/console/activation/journeys", include_in_schema=False)
 ROLES = ("admin", "marketer")
 HERE = "/console/activation/journeys"
-# Words the pages translate from Python data: statuses, step and trigger types.
+# Words the pages translate from Python data: statuses, step and trigger types, and what
+# the definition and the service refuse.
 MSGIDS = (
     "draft", "active", "paused", "archived",
     "wait", "condition", "send", "promo_code", "points", "tag", "webhook", "exit",
     "event", "segment_entered", "date_trait", "geo_entered", "back_in_stock",
+    *MESSAGES, *service.SERVICE_MESSAGES,
 )  # fmt: skip
 assert set(STEP_TYPES) <= set(MSGIDS)
 assert set(TRIGGERS) <= set(MSGIDS)

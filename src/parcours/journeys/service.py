@@ -15,9 +15,16 @@ from sqlalchemy.orm import Session
 
 from parcours.core import audit
 from parcours.core.audit import Actor
-from parcours.core.errors import Conflict, FieldError, InvalidInput, NotFound
+from parcours.core.errors import (
+    FieldError,
+    InvalidInput,
+    NotFound,
+    Refused,
+    SaidConflict,
+    refusal,
+)
 from parcours.core.pagination import Page, paginate
-from parcours.journeys.definition import KEY, Definition, parse
+from parcours.journeys.definition import KEY, NOT_VALID, Definition, parse
 from parcours.journeys.log_cursor import events_cursor
 from parcours.journeys.models import Journey, JourneyInstance, JourneyStepLog, JourneyVersion
 
@@ -66,9 +73,23 @@ class JourneyStats:
     steps: list[StepCount]
 
 
+# What the service refuses, as `message % values` for the console (see definition.py).
+NOT_A_NAME = "a non-empty text of at most 200 characters"
+UNKNOWN_SEGMENT = "no segment has the key %(key)s"
+UNKNOWN_TEMPLATE = "no message template has the key %(key)s"
+KEY_FORM = "2 to 64 of a-z, 0-9, '-' and '_', e.g. abandoned-cart"
+KEY_IN_USE = "A journey already has the key %(key)s; choose another key."
+ARCHIVED_EDIT = "The journey %(key)s is archived; make a new one instead."
+ARCHIVED_STATUS = "The journey %(key)s is archived; it cannot change any more."
+SERVICE_MESSAGES = (
+    NOT_A_NAME, UNKNOWN_SEGMENT, UNKNOWN_TEMPLATE, KEY_FORM, KEY_IN_USE, ARCHIVED_EDIT,
+    ARCHIVED_STATUS,
+)  # fmt: skip
+
+
 def _check_name(name: Any) -> list[FieldError]:
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
-        return [FieldError("a non-empty text of at most 200 characters", pointer="#/name")]
+        return [refusal(NOT_A_NAME, pointer="#/name")]
     return []
 
 
@@ -115,19 +136,22 @@ def _check_references(session: Session, definition: Definition) -> None:
         try:
             segments.find_segment(session, definition.trigger.segment)
         except NotFound:
-            detail = f"no segment has the key {definition.trigger.segment!r}"
-            errors.append(FieldError(detail, pointer="#/definition/trigger/segment"))
+            where = "#/definition/trigger/segment"
+            key = repr(definition.trigger.segment)
+            errors.append(refusal(UNKNOWN_SEGMENT, pointer=where, key=key))
     for index, step_id in enumerate(definition.order):
         step = definition.steps[step_id]
         if step.type == "send":
             try:
                 engagement.get_template(session, str(step.raw["template"]))
             except NotFound:
-                detail = f"no message template has the key {step.raw['template']!r}"
-                errors.append(FieldError(detail, pointer=f"#/definition/steps/{index}/template"))
+                where = f"#/definition/steps/{index}/template"
+                key = repr(step.raw["template"])
+                errors.append(refusal(UNKNOWN_TEMPLATE, pointer=where, key=key))
     if errors:
         first = errors[0]
-        raise InvalidInput(f"The journey is not valid: {first.pointer} {first.detail}.", errors)
+        detail = f"The journey is not valid: {first.pointer} {first.detail}."
+        raise Refused(detail, errors, NOT_VALID)
 
 
 def create_journey(
@@ -136,16 +160,15 @@ def create_journey(
     """A new journey, in draft, at version 1. InvalidInput names each bad part of the
     key, name or definition (JSON pointers); Conflict when the key is taken."""
     errors = [] if KEY.match(key or "") else [
-        FieldError("2 to 64 of a-z, 0-9, '-' and '_', e.g. abandoned-cart", pointer="#/key")
+        refusal(KEY_FORM, pointer="#/key")
     ]  # fmt: skip
     errors += _check_name(name)
     if errors:
-        raise InvalidInput(
-            f"The journey is not valid: {errors[0].pointer} {errors[0].detail}.", errors
-        )
+        detail = f"The journey is not valid: {errors[0].pointer} {errors[0].detail}."
+        raise Refused(detail, errors, NOT_VALID)
     checked = parse(definition)
     if session.scalar(select(Journey.id).where(Journey.key == key)) is not None:
-        raise Conflict(f"A journey already has the key {key!r}; choose another key.")
+        raise SaidConflict(KEY_IN_USE, key=repr(key))
     _check_references(session, checked)
     journey = Journey(
         key=key, name=name.strip(), status="draft", current_version=1, created_at=now,
@@ -176,10 +199,11 @@ def update_journey(
     already in the journey finish on theirs. An unchanged definition keeps the version."""
     journey = _get(session, key)
     if journey.status == "archived":
-        raise Conflict(f"The journey {key!r} is archived; make a new one instead.")
+        raise SaidConflict(ARCHIVED_EDIT, key=repr(key))
     errors = _check_name(name) if name is not None else []
     if errors:
-        raise InvalidInput(f"The journey is not valid: #/name {errors[0].detail}.", errors)
+        detail = f"The journey is not valid: #/name {errors[0].detail}."
+        raise Refused(detail, errors, NOT_VALID)
     checked = parse(definition)
     _check_references(session, checked)
     if name is not None:
@@ -211,7 +235,7 @@ def set_status(session: Session, now: datetime, actor: Actor, key: str, status: 
         )
     journey = _get(session, key)
     if journey.status == "archived":
-        raise Conflict(f"The journey {key!r} is archived; it cannot change any more.")
+        raise SaidConflict(ARCHIVED_STATUS, key=repr(key))
     journey.status, journey.updated_at = status, now
     if status == "active":
         events_cursor(session, now)  # listening starts now, never in the log's past

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from parcours.core.errors import FieldError, InvalidInput
+from parcours.core.errors import FieldError, Refused, refusal
 
 # Trait fields and their types: profile fields first, then computed traits.
 PROFILE_TRAITS: dict[str, str] = {
@@ -138,38 +138,12 @@ MESSAGES = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class DefinitionError(FieldError):
-    """One mistake of a definition: `detail` is `message % values` in English; the
-    console shows `message` translated, with the same values."""
-
-    message: str = ""
-    values: Mapping[str, str] = field(default_factory=dict)
+# One mistake of a definition: a FieldError from one of `MESSAGES` and its values.
+mistake = refusal
 
 
-def mistake(
-    message: str, *, pointer: str | None = None, parameter: str | None = None, **values: Any
-) -> DefinitionError:
-    """A `DefinitionError` from one of `MESSAGES` and its values."""
-    shown = {name: str(value) for name, value in values.items()}
-    detail = message % shown if shown else message
-    return DefinitionError(detail, pointer, parameter, message, shown)
-
-
-class DefinitionRefused(InvalidInput):
-    """InvalidInput about a definition, saying its headline as `message % values` too so
-    the console can translate it (the API keeps the English `detail`)."""
-
-    def __init__(
-        self,
-        detail: str,
-        errors: list[FieldError] | None = None,
-        message: str = "",
-        **values: Any,
-    ) -> None:
-        super().__init__(detail, errors)
-        self.message = message or detail
-        self.values = {name: str(value) for name, value in values.items()}
+# A definition's refusal: its headline and each mistake said as `message % values` too.
+DefinitionRefused = Refused
 
 
 # ------------------------------------------------------------------ the tree

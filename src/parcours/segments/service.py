@@ -26,7 +26,7 @@ from parcours import customers, stores
 from parcours.core import audit
 from parcours.core.audit import Actor
 from parcours.core.db import UUIDType
-from parcours.core.errors import Conflict, FieldError, NotFound
+from parcours.core.errors import FieldError, NotFound, SaidConflict
 from parcours.core.ids import new_id
 from parcours.core.models import OutboxEvent
 from parcours.segments import definition as d
@@ -99,15 +99,6 @@ SERVICE_MESSAGES = (
     UNKNOWN_SEGMENT, UNKNOWN_STORE, NAMES_UNKNOWN, CYCLE, CYCLE_HEADLINE, NOT_A_NAME,
     KEY_IN_USE, USED_BY, NOT_VALID_SEGMENT,
 )  # fmt: skip
-
-
-class SegmentConflict(Conflict):
-    """A Conflict saying its text as `message % values` too, for the console."""
-
-    def __init__(self, message: str, **values: Any) -> None:
-        self.message = message
-        self.values = {name: str(value) for name, value in values.items()}
-        super().__init__(message % self.values)
 
 
 def _segment_keys(session: Session) -> dict[str, uuid.UUID]:
@@ -193,7 +184,7 @@ def create_segment(
     errors = d.check_key(key) + _check_name(name)
     node = _parse(definition, errors)
     if session.scalar(select(Segment.id).where(Segment.key == key)) is not None:
-        raise SegmentConflict(KEY_IN_USE, key=repr(key))
+        raise SaidConflict(KEY_IN_USE, key=repr(key))
     _check_references(session, key, node)
     segment = Segment(
         id=new_id(),
@@ -246,7 +237,7 @@ def delete_segment(session: Session, now: datetime, actor: Actor, ref: str) -> N
     segment = _get(session, ref)
     users = sorted(k for k, uses in _graph(session).items() if segment.key in uses)
     if users:
-        raise SegmentConflict(USED_BY, key=segment.key, users=", ".join(users))
+        raise SaidConflict(USED_BY, key=segment.key, users=", ".join(users))
     audit.record(session, now, actor, "segment.deleted", "segment", str(segment.id))
     session.delete(segment)
     session.flush()

@@ -62,6 +62,15 @@ def _ngettext(singular: str, plural: str, n: int, **variables: Any) -> str:
     return text % {"num": n, **variables}
 
 
+def said(error: Any) -> str:
+    """An error's text in the reader's language: its `message % values` translated when
+    it carries them (`core.errors.refusal`, `Refused`), else its English `detail`."""
+    message = getattr(error, "message", "")
+    if message:
+        return _gettext(message, **getattr(error, "values", {}))
+    return str(getattr(error, "detail", error))
+
+
 def _template_dirs() -> list[Path]:
     """The shell's templates plus each context's `templates/` folder."""
     root = Path(str(resources.files("parcours")))
@@ -80,6 +89,7 @@ def make_environment() -> Environment:
         lstrip_blocks=True,
     )
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals["said"] = said
     return env
 
 
