@@ -3,7 +3,6 @@ and the loyalty programme with its append-only points ledger (facade)."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,11 +15,15 @@ from parcours.loyalty.offers import (
     add_shared_code,
     check_code,
     generate_codes,
+    issue_code,
 )
-from parcours.loyalty.offers import issue_code as _issue_code
-from parcours.loyalty.programme import LoyaltyStatus, count_members, credit_past_orders
-from parcours.loyalty.programme import award_points as _award_points
-from parcours.loyalty.programme import points_balance as _points_balance
+from parcours.loyalty.programme import (
+    LoyaltyStatus,
+    award_points,
+    count_members,
+    credit_past_orders,
+    points_balance,
+)
 from parcours.loyalty.promotions import Basket, BasketLine, get_promotion
 from parcours.loyalty.promotions import add_promotion as _add_promotion
 
@@ -60,40 +63,6 @@ def has_promotion(session: Session, key: str) -> bool:
     except NotFound:
         return False
     return True
-
-
-def issue_code(
-    session: Session,
-    now: datetime,
-    promotion_key: str,
-    profile_id: uuid.UUID,
-    *,
-    valid_days: int | None = None,
-) -> IssuedCode:
-    """A new unique single-use code of the promotion, assigned to `profile_id` (only they
-    may use it), expiring `valid_days` after `now` (UTC; None: when the promotion ends).
-    Raises NotFound for an unknown promotion. Runs in the caller's transaction."""
-    return _issue_code(session, now, promotion_key, profile_id, valid_days=valid_days)
-
-
-def award_points(
-    session: Session,
-    now: datetime,
-    profile_id: uuid.UUID,
-    points: int,
-    reason: str,
-    reference: str,
-) -> int:
-    """Give `points` (negative: take) to a member as an `adjust` ledger entry; returns
-    the new balance. Idempotent on `reference` (a second call writes nothing); a debit
-    beyond the balance raises Conflict."""
-    return _award_points(session, now, profile_id, points, reason, reference)
-
-
-def points_balance(session: Session, now: datetime, profile_id: uuid.UUID) -> LoyaltyStatus:
-    """A member's balance (the ledger's sum), tier (points earned over the last 12
-    months), points expiring within 30 days and the next tier."""
-    return _points_balance(session, now, profile_id)
 
 
 def consumers() -> list[Consumer]:
