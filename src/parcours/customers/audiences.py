@@ -103,7 +103,11 @@ def profile_events(profile_ids: Sequence[uuid.UUID] | None = None) -> Select[Any
     """(profile_id, seq, type, event, channel, store_id, timestamp, properties) of every
     logged event of the profiles (all, or `profile_ids`), found through their identifiers
     and counted once even when both its user id and anonymous id are linked."""
-    linked = linked_events(identifier_links(profile_ids))
+    return _events_of(linked_events(identifier_links(profile_ids)))
+
+
+def _events_of(linked: Any) -> Select[Any]:
+    """The events of `linked` (profile_id, seq) rows, with the columns conditions read."""
     return select(
         linked.c.profile_id,
         E.seq,
@@ -379,17 +383,7 @@ def _fill_statements(restricted: bool) -> tuple[Any, Any]:
 
 def scoped_events(scope: AudienceScope) -> Select[Any]:
     """`profile_events` of the profiles of a materialised scope (same columns)."""
-    linked = scope.events
-    return select(
-        linked.c.profile_id,
-        E.seq,
-        E.type,
-        E.event,
-        E.channel,
-        E.store_id,
-        E.timestamp,
-        E.properties,
-    ).select_from(linked.join(E, E.seq == linked.c.seq))
+    return _events_of(scope.events)
 
 
 def _walk(anchor: Select[Any]) -> Any:

@@ -138,14 +138,6 @@ MESSAGES = (
 )  # fmt: skip
 
 
-# One mistake of a definition: a FieldError from one of `MESSAGES` and its values.
-mistake = refusal
-
-
-# A definition's refusal: its headline and each mistake said as `message % values` too.
-DefinitionRefused = Refused
-
-
 # ------------------------------------------------------------------ the tree
 
 
@@ -283,7 +275,7 @@ class _Checker:
         self.base = base
 
     def fail(self, pointer: str, message: str, **values: Any) -> None:
-        self.errors.append(mistake(message, pointer=self.base + pointer or "/", **values))
+        self.errors.append(refusal(message, pointer=self.base + pointer or "/", **values))
 
     def node(self, raw: Any, at: str, depth: int) -> Node | None:
         if not isinstance(raw, Mapping):
@@ -650,9 +642,9 @@ def parse(raw: Any, base: str = "") -> Node:
     checker = _Checker(base)
     node = checker.node(raw, "", 0)
     if checker.errors or node is None:
-        errors = checker.errors or [mistake(NOT_A_DEFINITION, pointer=base or "/")]
+        errors = checker.errors or [refusal(NOT_A_DEFINITION, pointer=base or "/")]
         first = errors[0]
-        raise DefinitionRefused(
+        raise Refused(
             f"The segment definition is not valid: {first.pointer} {first.detail}"
             + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
             list(errors),
@@ -663,5 +655,5 @@ def parse(raw: Any, base: str = "") -> Node:
 
 def check_key(key: str) -> list[FieldError]:
     if not isinstance(key, str) or not KEY.match(key):
-        return [mistake(NOT_A_KEY, parameter="key")]
+        return [refusal(NOT_A_KEY, parameter="key")]
     return []

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from parcours.core.deps import DbSession
-from parcours.core.errors import ParcoursError
+from parcours.core.errors import ParcoursError, Refused
 from parcours.segments import service
-from parcours.segments.definition import MESSAGES, DefinitionRefused
+from parcours.segments.definition import MESSAGES
 from parcours.web.console import Console, VerifiedConsole, render, require_role
 
 router = APIRouter(prefix="/console/activation/segments", include_in_schema=False)
@@ -72,13 +72,13 @@ def built_definition(
             found = json.loads(raw_json)
         except ValueError as exc:
             detail = NOT_JSON % {"problem": exc}
-            raise DefinitionRefused(detail, None, NOT_JSON, problem=exc) from None
+            raise Refused(detail, None, NOT_JSON, problem=exc) from None
         if not isinstance(found, dict):
-            raise DefinitionRefused(NOT_AN_OBJECT)
+            raise Refused(NOT_AN_OBJECT)
         return found
     conditions = [_condition(*row) for row in rows if row[0] and row[1].strip()]
     if not conditions:
-        raise DefinitionRefused(NO_CONDITION)
+        raise Refused(NO_CONDITION)
     return {"any" if combinator == "any" else "all": conditions}
 
 

@@ -26,7 +26,7 @@ from parcours import customers, stores
 from parcours.core import audit
 from parcours.core.audit import Actor
 from parcours.core.db import UUIDType
-from parcours.core.errors import FieldError, NotFound, SaidConflict
+from parcours.core.errors import FieldError, NotFound, Refused, SaidConflict, refusal
 from parcours.core.ids import new_id
 from parcours.core.models import OutboxEvent
 from parcours.segments import definition as d
@@ -112,7 +112,7 @@ def _check_references(
     deps = d.dependencies(node)
     known = _segment_keys(session)
     errors: list[FieldError] = [
-        d.mistake(UNKNOWN_SEGMENT, pointer=pointer, key=repr(ref))
+        refusal(UNKNOWN_SEGMENT, pointer=pointer, key=repr(ref))
         for ref in sorted(deps.segments - set(known))
     ]
     codes = {c.store for c in d.walk(node) if isinstance(c, d.Geo | d.Order) and c.store}
@@ -124,11 +124,11 @@ def _check_references(
     }
     found = stores.store_ids_by_code(session, codes)
     errors += [
-        d.mistake(UNKNOWN_STORE, pointer=pointer, code=repr(code))
+        refusal(UNKNOWN_STORE, pointer=pointer, code=repr(code))
         for code in sorted(codes - set(found))
     ]
     if errors:
-        raise d.DefinitionRefused(
+        raise Refused(
             f"The segment definition names unknown things: {errors[0].detail}.",
             errors,
             NAMES_UNKNOWN,
@@ -136,9 +136,9 @@ def _check_references(
     cycle = _cycle(session, key, deps.segments)
     if cycle:
         loop = " → ".join(cycle)
-        raise d.DefinitionRefused(
+        raise Refused(
             CYCLE_HEADLINE % {"cycle": loop},
-            [d.mistake(CYCLE, pointer=pointer, cycle=loop)],
+            [refusal(CYCLE, pointer=pointer, cycle=loop)],
             CYCLE_HEADLINE,
             cycle=loop,
         )
@@ -245,20 +245,20 @@ def delete_segment(session: Session, now: datetime, actor: Actor, ref: str) -> N
 
 def _check_name(name: str | None) -> list[FieldError]:
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
-        return [d.mistake(NOT_A_NAME, parameter="name")]
+        return [refusal(NOT_A_NAME, parameter="name")]
     return []
 
 
 def _parse(definition: Any, errors: list[FieldError]) -> d.Node:
     try:
         node = d.parse(definition, "#/definition")
-    except d.DefinitionRefused as bad:
+    except Refused as bad:
         if not errors:
             raise
         errors = errors + bad.errors
-        raise d.DefinitionRefused(_summary(errors), errors, NOT_VALID_SEGMENT) from None
+        raise Refused(_summary(errors), errors, NOT_VALID_SEGMENT) from None
     if errors:
-        raise d.DefinitionRefused(_summary(errors), errors, NOT_VALID_SEGMENT)
+        raise Refused(_summary(errors), errors, NOT_VALID_SEGMENT)
     return node
 
 
