@@ -133,6 +133,10 @@ async def test_the_editor_says_the_mistakes_in_the_readers_language(
     await client.post("/console/activation/journeys", data=saved, headers=french)
     again = await client.post("/console/activation/journeys", data=saved, headers=french)
     assert "Un parcours a déjà la clé &#39;relance&#39; ; choisissez-en une autre." in again.text
+    broken = await client.post(
+        "/console/activation/journeys", data=dict(data, definition="{"), headers=french
+    )
+    assert "La définition n’est pas un JSON valide" in broken.text
 
 
 async def test_the_ready_made_journeys_are_installed_from_the_console_in_draft(

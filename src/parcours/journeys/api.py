@@ -17,22 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from parcours.core.audit import Actor
 from parcours.core.deps import ClockDep, DbSession, IdempotencyKey, api_caller, respond_once
 from parcours.journeys import service
+from parcours.journeys.definition import EXAMPLE
 
 router = APIRouter(prefix="/v1/journeys", tags=["journeys"])
 Writer = Annotated[Actor, Depends(api_caller("activation:write"))]
 Definition = Field(
     description="Trigger, steps, exit and re-entry rules (docs/journeys.md).",
-    examples=[
-        {
-            "trigger": {"type": "event", "event": "Product Added"},
-            "steps": [
-                {"id": "wait", "type": "wait", "hours": 1, "next": "send"},
-                {"id": "send", "type": "send", "template": "abandoned-cart"},
-            ],
-            "exit": [{"event": "Order Completed"}],
-            "reentry": {"mode": "always"},
-        }
-    ],
+    examples=[EXAMPLE],
 )
 
 

@@ -35,6 +35,17 @@ KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{1,63}$")
 MAX_STEPS = 100
 MAX_WAIT_DAYS = 400
 
+# A small journey, shown as the example of the API's schema and in the console's editor.
+EXAMPLE = {
+    "trigger": {"type": "event", "event": "Product Added"},
+    "steps": [
+        {"id": "wait", "type": "wait", "hours": 1, "next": "send"},
+        {"id": "send", "type": "send", "template": "abandoned-cart"},
+    ],
+    "exit": [{"event": "Order Completed"}],
+    "reentry": {"mode": "always"},
+}
+
 # What a definition may get wrong, as `message % values` so the console can say it in the
 # reader's language (the API's `detail` is the English text).
 LOCAL_TIME = "a local time of day such as 09:00"
@@ -69,12 +80,14 @@ UNKNOWN_FIELD = "unknown field %(name)s"
 STEPS_LIST = "a list of 1 to %(most)s steps"
 ID_TWICE = "the id %(id)s is used twice"
 NOT_VALID = "The journey is not valid: see below."
+NOT_JSON = "The definition is not valid JSON: %(problem)s."
+NOT_AN_OBJECT = "The definition must be a JSON object."
 MESSAGES = (
     LOCAL_TIME, TRIGGER_OBJECT, ONE_OF, PROPERTIES, NAME_EVENT, SEGMENT_KEY, DAYS_FROM_TO,
     KILOMETRES, EVENT_NAMES, CONDITION_OBJECT, NON_EMPTY_LIST, GIVE_THE, HOW_LONG,
     NUMBER_UP_TO, TIMEOUT, POINTS, STEP_OBJECT, STEP_ID_FORM, STEP_TYPE, A_STEP_ID, YES_OR_NO,
     NO_SUCH_STEP, UNREACHABLE, LOOP, EXIT_RULES, EXIT_RULE, MODE_ONE_OF, JSON_OBJECT,
-    UNKNOWN_FIELD, STEPS_LIST, ID_TWICE, NOT_VALID,
+    UNKNOWN_FIELD, STEPS_LIST, ID_TWICE, NOT_VALID, NOT_JSON, NOT_AN_OBJECT,
 )  # fmt: skip
 
 

@@ -12,9 +12,16 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from parcours.core.deps import DbSession
-from parcours.core.errors import InvalidInput, ParcoursError
+from parcours.core.errors import ParcoursError, Refused
 from parcours.journeys import ready_made, service
-from parcours.journeys.definition import MESSAGES, STEP_TYPES, TRIGGERS
+from parcours.journeys.definition import (
+    EXAMPLE,
+    MESSAGES,
+    NOT_AN_OBJECT,
+    NOT_JSON,
+    STEP_TYPES,
+    TRIGGERS,
+)
 from parcours.web.console import Console, VerifiedConsole, render, require_role
 
 router = APIRouter(prefix="/console/activation/journeys", include_in_schema=False)
@@ -30,24 +37,15 @@ MSGIDS = (
 )  # fmt: skip
 assert set(STEP_TYPES) <= set(MSGIDS)
 assert set(TRIGGERS) <= set(MSGIDS)
-EXAMPLE = {
-    "trigger": {"type": "event", "event": "Product Added"},
-    "steps": [
-        {"id": "wait", "type": "wait", "hours": 1, "next": "send"},
-        {"id": "send", "type": "send", "template": "abandoned-cart"},
-    ],
-    "exit": [{"event": "Order Completed"}],
-    "reentry": {"mode": "always"},
-}
 
 
 def _parsed(text: str) -> dict[str, Any]:
     try:
         found = json.loads(text)
     except ValueError as exc:
-        raise InvalidInput(f"The definition is not valid JSON: {exc}.") from None
+        raise Refused(NOT_JSON % {"problem": exc}, None, NOT_JSON, problem=exc) from None
     if not isinstance(found, dict):
-        raise InvalidInput("The definition must be a JSON object.")
+        raise Refused(NOT_AN_OBJECT)
     return found
 
 
