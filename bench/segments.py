@@ -32,11 +32,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
-from tempfile import TemporaryDirectory
 from typing import Any
 
 from bench.databases import postgres_databases
+from bench.demo_generation import target_database
 from bench.report import Report, Table, note
 from parcours import customers, segments
 from parcours.core.audit import CLI_ACTOR
@@ -81,12 +80,8 @@ def database(options: argparse.Namespace) -> Iterator[Database]:
         with postgres_databases(1) as (db,):
             yield db
         return
-    with TemporaryDirectory() as tmp:
-        db = Database.connect(options.database_url or f"sqlite:///{Path(tmp) / 'segments.db'}")
-        try:
-            yield db
-        finally:
-            db.dispose()
+    with target_database(options.database_url) as db:
+        yield db
 
 
 def populate(db: Database, options: argparse.Namespace, rng: random.Random) -> list[str]:
