@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Connection,
     DateTime,
     Engine,
     Insert,
@@ -78,6 +79,14 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 UUIDType = Uuid(as_uuid=True)
+
+
+def flushed_connection(session: Session) -> Connection:
+    """The session's connection once its pending objects are written: what the ORM's
+    execute would have flushed, for Core statements run straight on the connection (a
+    hot path's statements, built once, skip the ORM's per-execution work)."""
+    session.flush()
+    return session.connection()
 
 
 def bulk_insert(model: type[Base]) -> Insert:

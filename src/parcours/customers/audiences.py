@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
-    Connection,
     MetaData,
     Select,
     Table,
@@ -30,7 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.schema import CreateTable
 
-from parcours.core.db import UTCDateTime, UUIDType
+from parcours.core.db import UTCDateTime, UUIDType, flushed_connection
 from parcours.customers.models import ComputedTraits, Consent, Customer, IdentityIdentifier
 from parcours.customers.models import TrackedEvent as E
 from parcours.customers.profile_traits import EVENT_KINDS, identifier_links, linked_events
@@ -189,22 +188,15 @@ _WINDOW = and_(E.seq > bindparam("after"), E.seq <= bindparam("up_to"))
 _NAMES = select(func.coalesce(E.event, E.type)).where(_WINDOW).distinct()
 
 
-def _flushed(session: Session) -> Connection:
-    """The session's connection once its pending objects are written (what the ORM's
-    execute would have done)."""
-    session.flush()
-    return session.connection()
-
-
 def event_log_head(session: Session) -> int:
     """The position (`seq`) of the latest event in the tracking log (0 when empty)."""
-    return int(_flushed(session).execute(_HEAD).scalar() or 0)
+    return int(flushed_connection(session).execute(_HEAD).scalar() or 0)
 
 
 def logged_event_names(session: Session, after: int, up_to: int) -> set[str]:
     """The names of the track events logged between positions `after` (excluded) and
     `up_to`; page, screen and identify messages are named by their type."""
-    rows = _flushed(session).execute(_NAMES, {"after": after, "up_to": up_to}).scalars()
+    rows = flushed_connection(session).execute(_NAMES, {"after": after, "up_to": up_to}).scalars()
     return set(rows)
 
 
@@ -212,7 +204,8 @@ def changed_profiles(session: Session, since: datetime, until: datetime) -> list
     """Profiles whose record, computed traits or consents changed in (since, until]
     (UTC): an edit, a trait refresh, a consent decision, a merge or an erasure. Three
     index range reads (`updated_at`, `computed_at`, consents' `at`)."""
-    rows = _flushed(session).execute(_changed_statement(), {"since": since, "until": until})
+    window = {"since": since, "until": until}
+    rows = flushed_connection(session).execute(_changed_statement(), window)
     return list(rows.scalars())
 
 

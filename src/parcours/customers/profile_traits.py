@@ -57,7 +57,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from parcours.core.clock import Clock
-from parcours.core.db import Database, UUIDType, bulk_insert
+from parcours.core.db import Database, UUIDType, bulk_insert, flushed_connection
 from parcours.core.events import PeriodicJob, locked_cursor
 from parcours.core.models import ConsumerCursor
 from parcours.core.money import Money
@@ -599,8 +599,7 @@ def touched_profiles(session: Session, after: int, up_to: int) -> list[uuid.UUID
     query reads the few new events then the identifier index, never every identifier
     (SQLite otherwise drove the join from identity_identifiers: ~10 ms at 5k profiles).
     """
-    session.flush()
-    rows = session.connection().execute(_touched(), {"after": after, "up_to": up_to})
+    rows = flushed_connection(session).execute(_touched(), {"after": after, "up_to": up_to})
     return list(rows.scalars())
 
 

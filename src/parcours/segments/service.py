@@ -25,7 +25,7 @@ from sqlalchemy.sql.elements import BindParameter
 from parcours import customers, stores
 from parcours.core import audit
 from parcours.core.audit import Actor
-from parcours.core.db import UUIDType
+from parcours.core.db import UUIDType, flushed_connection
 from parcours.core.errors import FieldError, NotFound, Refused, SaidConflict, refusal
 from parcours.core.ids import new_id
 from parcours.core.models import OutboxEvent
@@ -467,8 +467,7 @@ def catalogue(session: Session) -> list[Entry]:
     """Every segment with its parsed tree, in dependency order (by level, then key).
     Definitions are parsed once per (segment, version), and the ordered entries built
     once per set of (id, key, version), and kept in this process."""
-    session.flush()  # what the ORM's select would have flushed (nothing, most passes)
-    connection = session.connection()
+    connection = flushed_connection(session)
     fingerprint = tuple(tuple(row) for row in connection.execute(_FINGERPRINT))
     cached = _CATALOGUES.get(fingerprint)
     if cached is not None:
@@ -746,8 +745,7 @@ def _current(
             for start in range(0, len(profile_ids), CHUNK)
         ]
     )
-    session.flush()
-    connection = session.connection()
+    connection = flushed_connection(session)
     for statement, values in runs:
         for segment_id, profile_id in connection.execute(statement, values):
             current[segment_id].add(profile_id)
