@@ -132,13 +132,22 @@ def test_numeric_ids_become_strings_and_blank_ones_count_as_absent() -> None:
     assert blank[0].pointer == "#/userId"
 
 
-def test_batch_events_are_measured_as_sent() -> None:
-    first = '{"type": "track", "event": "Vu", "anonymousId": "a", "properties": {"note": "été"}}'
-    second = '{ "type":"page","anonymousId":"a" }'
-    raw = f'{{"sentAt": null, "batch": [ {first},\n  {second}]}}'.encode()
-    body = tracking.decode_body(raw, None, tracking.MAX_BATCH_BYTES)
-    assert body.event_sizes == [len(first), len(second)]
-    assert body.value["batch"] == [json.loads(first), json.loads(second)]
+def test_bodies_read_by_orjson_or_the_exact_decoder_give_the_same_values() -> None:
+    message = {"type": "track", "event": "Vu", "anonymousId": "a", "properties": {"n": 1.5}}
+    fast = tracking.decode_body(json.dumps({"batch": [message]}).encode(), None, 10_000)
+    assert fast.codec is tracking.FAST
+    assert fast.value == {"batch": [message]}
+    # An integer past 64 bits would become a float in orjson: the exact decoder reads it.
+    long = tracking.decode_body(b'{"batch": [], "n": 123456789012345678901234567890}', None, 99)
+    assert long.codec is tracking.EXACT
+    assert long.value["n"] == 123456789012345678901234567890
+
+
+def test_an_event_is_measured_as_compact_json_in_utf8_bytes() -> None:
+    message = {"type": "track", "event": "Vu", "anonymousId": "a", "properties": {"é": "été"}}
+    compact = len(json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode())
+    assert tracking.FAST.size(message) == tracking.EXACT.size(message) == compact
+    assert tracking.FAST.text(message) == tracking.EXACT.text(message)
 
 
 @pytest.mark.parametrize(

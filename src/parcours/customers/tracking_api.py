@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from parcours.core.audit import Actor
-from parcours.core.deps import ClockDep, DbSession, api_caller, presented_key
+from parcours.core.deps import ClockDep, DatabaseDep, DbSession, api_caller, presented_key
 from parcours.customers import tracking
 
 router = APIRouter(tags=["tracking"])
@@ -141,25 +141,20 @@ def _answer(result: tracking.IngestResult) -> JSONResponse:
         }
     ),
 )
-def batch(request: Request, raw: RawBody, session: DbSession, clock: ClockDep) -> JSONResponse:
-    key = _header_key(request)
+def batch(request: Request, raw: RawBody, db: DatabaseDep, clock: ClockDep) -> JSONResponse:
+    # Transactions of its own (see track_batch), committed before the answer.
     body = tracking.decode_body(
         raw, request.headers.get("content-encoding"), tracking.MAX_BATCH_BYTES
     )
-    source = tracking.authenticate_source(session, key or tracking.body_write_key(body))
-    return _answer(tracking.track_batch(session, clock.now(), source, body))
+    return _answer(tracking.track_batch(db, clock.now(), _header_key(request), body))
 
 
 def _single_call(kind: str) -> None:
-    def handler(
-        request: Request, raw: RawBody, session: DbSession, clock: ClockDep
-    ) -> JSONResponse:
-        key = _header_key(request)
+    def handler(request: Request, raw: RawBody, db: DatabaseDep, clock: ClockDep) -> JSONResponse:
         body = tracking.decode_body(
             raw, request.headers.get("content-encoding"), tracking.MAX_EVENT_BYTES
         )
-        source = tracking.authenticate_source(session, key or tracking.body_write_key(body))
-        return _answer(tracking.track_one(session, clock.now(), source, kind, body))
+        return _answer(tracking.track_one(db, clock.now(), _header_key(request), kind, body))
 
     router.add_api_route(
         f"/v1/{kind}",
