@@ -35,8 +35,12 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import random
 import re
+import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -48,6 +52,7 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -107,6 +112,19 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "use (e.g. cache_size=-65536, wal_autocheckpoint=10000); repeatable",
     )
     parser.add_argument("--target", type=float, default=20_000.0, help="events/s to reach")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        help="serve the app with uvicorn in this many processes on 127.0.0.1 (as `parcours "
+        "serve --processes N`) and post over TCP, instead of in-process ASGI (default: 0)",
+    )
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=0,
+        help="with --processes: requests in flight at once (default: two per process)",
+    )
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--postgres",
@@ -124,6 +142,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
             parser.error(f"--sqlite-pragma takes NAME=VALUE, not {pragma!r}")
     if options.events < 1 or not 1 <= options.batch_size <= 2_000 or options.baseline_events < 1:
         parser.error("--events and --baseline-events must be at least 1, --batch-size 1-2000")
+    if options.processes < 0 or options.connections < 0:
+        parser.error("--processes and --connections cannot be negative")
+    if options.processes and options.sqlite_pragma:
+        parser.error("--sqlite-pragma applies to in-process runs only")
+    options.connections = options.connections or 2 * options.processes
     return options
 
 
@@ -398,6 +421,113 @@ async def _post_all(
         return elapsed, time.process_time() - cpu
 
 
+# ------------------------------------------------------------------ over TCP (--processes)
+
+ROOT = Path(__file__).resolve().parents[1]
+_PHASE_ENV = "PARCOURS_BENCH_PHASE"
+
+
+def served_app() -> FastAPI:
+    """The app of each server process (uvicorn factory): the phase named in the
+    environment configured, as `configured` does in-process."""
+    from parcours.runtime import served_app as parcours_app
+
+    phase = next(p for p in PHASES if p.name == os.environ[_PHASE_ENV])
+    swap = configured(phase)
+    swap.__enter__()
+    _KEPT.append(swap)  # for the life of the process (a lost one would restore)
+    return parcours_app()
+
+
+_KEPT: list[Any] = []
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds used so far by a process and its descendants (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        used = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    return used + sum(_process_cpu(int(child)) for child in children)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _post_served(
+    db: Database, key: str, bodies: list[bytes], folder: Path, phase: Phase, options: Any
+) -> tuple[list[float], float]:
+    """Serve the app in `options.processes` uvicorn processes and post every body over
+    TCP with `options.connections` requests in flight; the elapsed time after each
+    completed request, and the CPU time of the servers and this client."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PARCOURS_DATABASE_URL": db.engine.url.render_as_string(hide_password=False),
+        "PARCOURS_DATA_DIR": str(folder),
+        "PARCOURS_LOG_LEVEL": "WARNING",
+        "PARCOURS_WORKER_IN_PROCESS": "false",
+        _PHASE_ENV: phase.name,
+    }
+    serve = (
+        "import uvicorn; uvicorn.run('bench.tracking_ingest:served_app', factory=True, "
+        f"host='127.0.0.1', port={port}, workers={options.processes}, "
+        "log_level='warning', access_log=False)"
+    )
+    server = subprocess.Popen([sys.executable, "-c", serve], env=env, cwd=ROOT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        return asyncio.run(_post_over_tcp(url, key, bodies, server, options.connections))
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
+async def _post_over_tcp(
+    url: str, key: str, bodies: list[bytes], server: subprocess.Popen[bytes], connections: int
+) -> tuple[list[float], float]:
+    basic = base64.b64encode(f"{key}:".encode()).decode()
+    headers = {"Authorization": f"Basic {basic}", "Content-Type": "application/json"}
+    # A new connection per request: the kernel spreads them over the server processes.
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=0)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=300) as client:
+        for _ in range(600):  # up to a minute for the processes to start
+            if server.poll() is not None:
+                raise BenchmarkError(f"the server exited with status {server.returncode}")
+            try:
+                if (await client.get("/health")).status_code == 200:
+                    break
+            except httpx.TransportError:
+                await asyncio.sleep(0.1)
+        else:
+            raise BenchmarkError("the server did not answer within a minute")
+        # Untimed: each process prepares FastAPI and SQLAlchemy on its first requests.
+        warm = [client.post("/v1/batch", content=WARM_UP, headers=headers) for _ in range(20)]
+        await asyncio.gather(*warm)
+        pending = iter(bodies)
+        elapsed: list[float] = []
+        server_cpu, cpu = _process_cpu(server.pid), time.process_time()
+        started = time.perf_counter()
+
+        async def send() -> None:
+            for body in pending:
+                response = await client.post("/v1/batch", content=body, headers=headers)
+                answer = response.json()
+                if response.status_code != 200 or answer["rejected"]:
+                    raise BenchmarkError(f"/v1/batch answered {response.status_code}: {answer}")
+                elapsed.append(time.perf_counter() - started)
+
+        await asyncio.gather(*(send() for _ in range(connections)))
+        used = _process_cpu(server.pid) - server_cpu + time.process_time() - cpu
+        return elapsed, used
+
+
 def _stored(db: Database) -> int:
     with db.transaction() as session:
         return session.scalar(select(func.count()).select_from(TrackedEvent)) or 0
@@ -453,8 +583,11 @@ def run(argv: list[str]) -> Report:
             count = sum(body.count(b'"messageId"') for body in sent)
             key = _prepare(db)
             note(f"{phase.name}: {len(sent):,} batches")
-            with configured(phase):
-                elapsed, cpu = asyncio.run(_post_all(db, key, sent, Path(folder)))
+            if options.processes:
+                elapsed, cpu = _post_served(db, key, sent, Path(folder), phase, options)
+            else:
+                with configured(phase):
+                    elapsed, cpu = asyncio.run(_post_all(db, key, sent, Path(folder)))
             if _stored(db) != count + 1:  # and the warm-up event
                 raise BenchmarkError(f"{phase.name}: expected {count:,} events in the log")
             results.append(Measured(phase, count, elapsed, cpu))
@@ -475,6 +608,7 @@ def _report(
     passed = full.rate >= options.target
     figures: Figures = {
         "database": dialect,
+        "server_processes": options.processes or "in-process",
         "events": options.events,
         "batch_size": options.batch_size,
         "mean_event_bytes": round(mean_bytes),
@@ -506,8 +640,14 @@ def _report(
             f"x{ratio:,.1f}",
         ),
     ]
+    how = (
+        f"{options.processes} uvicorn process(es) over TCP, {options.connections} requests "
+        "in flight"
+        if options.processes
+        else "in-process ASGI"
+    )
     return Report(
-        f"POST /v1/batch on {where}, in-process ASGI: {options.events:,} events, "
+        f"POST /v1/batch on {where}, {how}: {options.events:,} events, "
         f"{options.batch_size} per batch, ~{mean_bytes:,.0f} bytes each",
         figures,
         [

@@ -1,10 +1,13 @@
 """The command line as an operator uses it: real processes, real exit codes."""
 
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 
@@ -111,6 +114,48 @@ def test_the_worker_reports_its_consumers(tmp_path: Path) -> None:
     parcours(tmp_path, "init")
     assert parcours(tmp_path, "worker", "--once").returncode == 0
     assert parcours(tmp_path, "worker", "--status").returncode == 0
+
+
+def test_serve_runs_several_processes_on_one_port(tmp_path: Path) -> None:
+    assert parcours(tmp_path, "init").returncode == 0
+    created = parcours(tmp_path, "keys", "create", "--name", "site", "--kind", "write")
+    key = created.stdout.strip().splitlines()[-1]
+    refused = parcours(tmp_path, "serve", "--processes", "2", "--worker")
+    assert refused.returncode == 1
+    assert "parcours worker" in refused.stderr
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PARCOURS_")}
+    environment["PARCOURS_DATA_DIR"] = str(tmp_path / "data")
+    command = [sys.executable, "-m", "parcours", "serve", "--processes", "2", "--port", str(port)]
+    server = subprocess.Popen(
+        command, env=environment, cwd=tmp_path, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, server.communicate()[1]
+            try:
+                if httpx.get(f"{url}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.2)
+        # A new connection per request: either process may answer; the log is shared.
+        for n in range(6):
+            event = {"anonymousId": f"a-{n}", "event": "Viewed", "messageId": f"m-{n}"}
+            answer = httpx.post(f"{url}/v1/track", json=event, auth=(key, ""))
+            assert answer.json()["stored"] == 1, answer.text
+        page = httpx.post(f"{url}/v1/track", json=event, auth=(key, "")).json()
+        assert (page["stored"], page["duplicates"]) == (0, 1)
+    finally:
+        server.terminate()
+        _, errors = server.communicate(timeout=30)
+    assert "2 processes" in errors
+    assert "Traceback" not in errors
 
 
 @pytest.mark.parametrize("size", ["huge"])

@@ -215,11 +215,19 @@ def serve(
     worker: Annotated[
         bool | None, typer.Option("--worker/--no-worker", help="Run event consumers in-process.")
     ] = None,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes sharing the port (more than 1: run `parcours worker` "
+            "alongside for the event consumers).",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the API and the console."""
     from parcours.runtime import run_server
 
-    run_server(host, port, worker)
+    run_server(host, port, worker, processes)
 
 
 @app.command()
