@@ -114,6 +114,8 @@ async def test_a_reward_is_redeemed_once_and_refused_when_points_are_short(
         url, json={"reward": "five-euros"}, headers={**till, "Idempotency-Key": "r-2"}
     )
     assert short.status_code == 409
+    assert short.json()["detail"] == "Not enough points: 100 needed, 50 available."
+    assert (short.json()["needed"], short.json()["balance"]) == (100, 50)  # numbers, not text
     member = await client.get(f"/v1/loyalty/{shop.customer_id}", headers=till)
     assert member.json()["balance"] == 50
     assert [e["kind"] for e in member.json()["ledger"]] == ["redeem", "adjust"]
@@ -152,3 +154,36 @@ async def test_a_reward_is_changed_and_switched_off_and_bad_changes_name_their_f
         "/v1/loyalty/rewards/bon-5", json={"active": True}, headers=headers(shop, "commerce:write")
     )
     assert till.status_code == 403
+
+
+async def test_refusals_keep_their_english_detail_for_api_clients(
+    shop: Shop, client: httpx.AsyncClient
+) -> None:
+    await promotion_with_codes(shop, client)
+    manager = headers(shop, "activation:write", **{"Accept-Language": "fr"})
+    taken = await client.post("/v1/promotions", json=PROMOTION, headers=manager)
+    assert taken.status_code == 409
+    assert taken.json()["detail"] == (
+        "A promotion already has the key 'spring-10'; choose another key."
+    )
+    assert taken.json()["key"] == "spring-10"
+    refused = await client.post(
+        "/v1/promotions/spring-10/codes",
+        json={"count": 5, "prefix": "NOEL", "valid_days": 0},
+        headers=manager,
+    )
+    assert refused.status_code == 422
+    assert refused.json()["detail"] == "The codes cannot be generated as asked; none was created."
+    assert refused.json()["errors"] == [
+        {"detail": "use 0-9 and A-Z without I, L, O, U (not LO)", "pointer": "#/prefix"},
+        {"detail": "from 1 to 3660 days", "pointer": "#/valid_days"},
+    ]
+    reward = {"key": "five", "name_fr": "Cinq", "name_en": "Five", "points_cost": 100,
+              "kind": "discount", "amount_off": 500}  # fmt: skip
+    assert (await client.post("/v1/loyalty/rewards", json=reward, headers=manager)).is_success
+    again = await client.post("/v1/loyalty/rewards", json=reward, headers=manager)
+    assert again.status_code == 409
+    assert (again.json()["detail"], again.json()["key"]) == (
+        "A reward already has the key 'five'.",
+        "five",
+    )

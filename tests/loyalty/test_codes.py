@@ -45,7 +45,13 @@ def test_input_is_normalised_case_spaces_dashes_and_look_alikes() -> None:
 
 
 def test_prefixes_and_shared_codes_are_checked() -> None:
-    assert codes.prefix_problem("NOEL") is not None  # O and L are not in the alphabet
-    assert codes.prefix_problem("XMAS") is None
-    assert codes.shared_code_problem("BIENVENUE10") is None
-    assert codes.shared_code_problem("AB") is not None
+    problem = codes.prefix_problem("NOEL", "#/prefix")  # O and L are not in the alphabet
+    assert problem is not None
+    assert (problem.pointer, problem.detail) == (
+        "#/prefix",
+        "use 0-9 and A-Z without I, L, O, U (not LO)",
+    )
+    assert (problem.message, problem.values) == (codes.PREFIX_SYMBOLS, {"bad": "LO"})
+    assert codes.prefix_problem("XMAS", "#/prefix") is None
+    assert codes.shared_code_problem("BIENVENUE10", "#/code") is None
+    assert codes.shared_code_problem("AB", "#/code") is not None

@@ -132,12 +132,15 @@ class Conflict(ParcoursError):
 
 class SaidConflict(Conflict):
     """A Conflict whose detail is `message % values`, the message and values kept so
-    that the console can say it in the reader's language."""
+    that the console can say it in the reader's language; `extensions` are added to
+    the problem as they are (e.g. the taken key, numbers for API clients)."""
 
-    def __init__(self, message: str, **values: Any) -> None:
+    def __init__(
+        self, message: str, *, extensions: dict[str, Any] | None = None, **values: Any
+    ) -> None:
         self.message = message
         self.values = {name: str(value) for name, value in values.items()}
-        super().__init__(message % self.values if self.values else message)
+        super().__init__(message % self.values if self.values else message, **(extensions or {}))
 
 
 class PayloadTooLarge(ParcoursError):

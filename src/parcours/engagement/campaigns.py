@@ -28,12 +28,12 @@ from sqlalchemy.orm import Session
 from parcours import customers, orders
 from parcours.core.clock import Clock
 from parcours.core.db import Database
-from parcours.core.errors import Conflict, FieldError, InvalidInput, NotFound
+from parcours.core.errors import Conflict, FieldError, InvalidInput, NotFound, Refused, refusal
 from parcours.core.ids import new_id
 from parcours.engagement.models import Campaign, Delivery
-from parcours.engagement.policy import HH_MM, zone_of
+from parcours.engagement.policy import BETWEEN, HH_MM, LOCAL_TIME, zone_of
 from parcours.engagement.sending import SendRequest, insert_ignoring_duplicates, queue_row
-from parcours.engagement.templates_service import CHANNELS, TemplateView, get_template
+from parcours.engagement.templates_service import CHANNELS, ONE_OF, TemplateView, get_template
 
 STATUSES = ("draft", "scheduled", "sending", "sent", "cancelled")
 HOLDOUT = "holdout"
@@ -41,6 +41,26 @@ CHUNK = 2000
 EARLIEST_OFFSET = timedelta(hours=14)  # the first zone to reach a local time (UTC+14)
 CONVERSION_DAYS = 7
 MAX_CONVERSION_DAYS = 90
+# What checking a campaign refuses, as `message % values` for the console.
+NO_VARIANT = "give at least one variant"
+VARIANT_NAME = "give each variant its own name"
+UNKNOWN_TEMPLATE = "No message template has the key %(key)s."
+OTHER_CHANNEL = "is a %(channel)s template"
+MARKETING_ONLY = "campaigns send marketing templates"
+ADD_UP = "the variants' percentages must add up to 100"
+NOT_BOTH = "give a UTC time or a local date and time, not both"
+TIME_ZONE = "give the time zone (UTC: Z)"
+IN_THE_PAST = "is in the past"
+DATE_AND_TIME = "give both the local date and time"
+A_NAME = "give the campaign a name"
+UNKNOWN_SEGMENT = "No segment has the key or id %(key)s."
+NOT_VALID = "The campaign is not valid: see below."
+WHEN = "give send_at, or local_date and local_time"
+MESSAGES = (
+    NO_VARIANT, VARIANT_NAME, BETWEEN, UNKNOWN_TEMPLATE, OTHER_CHANNEL, MARKETING_ONLY, ADD_UP,
+    NOT_BOTH, TIME_ZONE, IN_THE_PAST, DATE_AND_TIME, LOCAL_TIME, A_NAME, ONE_OF,
+    UNKNOWN_SEGMENT, NOT_VALID, WHEN,
+)  # fmt: skip
 
 
 class Audience(Protocol):
@@ -154,33 +174,30 @@ def _check_variants(
 ) -> list[FieldError]:
     errors: list[FieldError] = []
     if not variants:
-        return [FieldError("give at least one variant", pointer="#/variants")]
+        return [refusal(NO_VARIANT, pointer="#/variants")]
     names = [v.name for v in variants]
     for i, variant in enumerate(variants):
         where = f"#/variants/{i}"
         if not variant.name.strip() or variant.name == HOLDOUT or names.count(variant.name) > 1:
-            errors.append(FieldError("give each variant its own name", pointer=f"{where}/name"))
+            errors.append(refusal(VARIANT_NAME, pointer=f"{where}/name"))
         if not 1 <= variant.percent <= 100:
-            errors.append(FieldError("must be between 1 and 100", pointer=f"{where}/percent"))
+            errors.append(refusal(BETWEEN, pointer=f"{where}/percent", low=1, high=100))
         try:
             template: TemplateView = get_template(session, variant.template)
-        except NotFound as exc:
-            errors.append(FieldError(exc.detail, pointer=f"{where}/template"))
+        except NotFound:
+            key = repr(variant.template)
+            errors.append(refusal(UNKNOWN_TEMPLATE, pointer=f"{where}/template", key=key))
             continue
         if template.channel != channel:
             errors.append(
-                FieldError(f"is a {template.channel} template", pointer=f"{where}/template")
+                refusal(OTHER_CHANNEL, pointer=f"{where}/template", channel=template.channel)
             )
         if template.kind != "marketing":
-            errors.append(
-                FieldError("campaigns send marketing templates", pointer=f"{where}/template")
-            )
+            errors.append(refusal(MARKETING_ONLY, pointer=f"{where}/template"))
     if sum(v.percent for v in variants) != 100:
-        errors.append(
-            FieldError("the variants' percentages must add up to 100", pointer="#/variants")
-        )
+        errors.append(refusal(ADD_UP, pointer="#/variants"))
     if not 0 <= holdout <= 90:
-        errors.append(FieldError("must be between 0 and 90", pointer="#/holdout_percent"))
+        errors.append(refusal(BETWEEN, pointer="#/holdout_percent", low=0, high=90))
     return errors
 
 
@@ -188,21 +205,19 @@ def _check_schedule(
     now: datetime, send_at: datetime | None, local_date: date | None, local_time: str | None
 ) -> list[FieldError]:
     if send_at is not None and (local_date is not None or local_time is not None):
-        return [
-            FieldError("give a UTC time or a local date and time, not both", pointer="#/send_at")
-        ]
+        return [refusal(NOT_BOTH, pointer="#/send_at")]
     if send_at is not None:
         if send_at.tzinfo is None:
-            return [FieldError("give the time zone (UTC: Z)", pointer="#/send_at")]
+            return [refusal(TIME_ZONE, pointer="#/send_at")]
         if send_at < now - timedelta(minutes=5):
-            return [FieldError("is in the past", pointer="#/send_at")]
+            return [refusal(IN_THE_PAST, pointer="#/send_at")]
         return []
     if (local_date is None) != (local_time is None):
-        return [FieldError("give both the local date and time", pointer="#/local_time")]
+        return [refusal(DATE_AND_TIME, pointer="#/local_time")]
     if local_time is not None and not HH_MM.match(local_time):
-        return [FieldError("write a local time as HH:MM", pointer="#/local_time")]
+        return [refusal(LOCAL_TIME, pointer="#/local_time")]
     if local_date is not None and local_date < (now - timedelta(days=1)).date():
-        return [FieldError("is in the past", pointer="#/local_date")]
+        return [refusal(IN_THE_PAST, pointer="#/local_date")]
     return []
 
 
@@ -219,18 +234,18 @@ def create_campaign(
     """A draft campaign (scheduled at once when it carries a send time)."""
     errors: list[FieldError] = []
     if not data.name.strip():
-        errors.append(FieldError("give the campaign a name", pointer="#/name"))
+        errors.append(refusal(A_NAME, pointer="#/name"))
     if data.channel not in CHANNELS:
-        errors.append(FieldError(f"must be one of {', '.join(CHANNELS)}", pointer="#/channel"))
+        errors.append(refusal(ONE_OF, pointer="#/channel", choices=", ".join(CHANNELS)))
     errors += _check_variants(session, data.channel, data.variants, data.holdout_percent)
     errors += _check_schedule(now, data.send_at, data.local_date, data.local_time)
     segment_id = None
     try:
         segment_id = (audience or SegmentAudience()).find(session, data.segment)
-    except NotFound as exc:
-        errors.append(FieldError(exc.detail, pointer="#/segment"))
+    except NotFound:
+        errors.append(refusal(UNKNOWN_SEGMENT, pointer="#/segment", key=repr(data.segment)))
     if errors:
-        raise InvalidInput(f"The campaign is not valid: {errors[0].detail}.", errors)
+        raise Refused(f"The campaign is not valid: {errors[0].detail}.", errors, NOT_VALID)
     scheduled = data.send_at is not None or data.local_date is not None
     campaign = Campaign(
         id=new_id(),
@@ -282,7 +297,7 @@ def schedule_campaign(
         )
     errors = _check_schedule(now, send_at, local_date, local_time)
     if send_at is None and local_date is None:
-        errors.append(FieldError("give send_at, or local_date and local_time", pointer="#/send_at"))
+        errors.append(refusal(WHEN, pointer="#/send_at"))
     if errors:
         raise InvalidInput(f"Cannot schedule the campaign: {errors[0].detail}.", errors)
     campaign.send_at = send_at.astimezone(UTC) if send_at else None

@@ -15,9 +15,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from parcours import segments
 from parcours.core.deps import DbSession, SettingsDep
-from parcours.core.errors import FieldError, InvalidInput, NotFound
+from parcours.core.errors import InvalidInput, NotFound, Refused, refusal
 from parcours.core.money import Money
-from parcours.engagement import campaigns, deliveries, sending
+from parcours.engagement import campaigns, deliveries, policy, sending, templates_service
 from parcours.engagement.policy import WEEKDAYS, policies
 from parcours.engagement.templates_service import (
     CHANNELS,
@@ -77,6 +77,14 @@ CHANNEL_LABELS = {
     "webhook": "Webhook call",
 }
 KIND_LABELS = {"marketing": "marketing message", "transactional": "transactional message"}
+NO_PROFILE_ID = "Give a customer profile id."
+NOT_AN_ID = "not an id"
+NO_SUCH_PROFILE = "No customer profile has the id %(id)s."
+# What the services refuse, shown by these pages with `said(...)` in the reader's language.
+SERVICE_MESSAGES = (
+    *templates_service.MESSAGES, *campaigns.MESSAGES, *policy.MESSAGES,
+    sending.DOES_NOT_RENDER, NO_PROFILE_ID, NOT_AN_ID, NO_SUCH_PROFILE,
+)  # fmt: skip
 # Fields of the template form that are not template content.
 FORM_ONLY = ("csrf_token", "key", "channel", "kind", "exists")
 
@@ -89,6 +97,7 @@ def console_msgids() -> set[str]:
         *REASON_LABELS.values(),
         *CHANNEL_LABELS.values(),
         *KIND_LABELS.values(),
+        *SERVICE_MESSAGES,
     }
 
 
@@ -182,18 +191,18 @@ def preview_template(
     try:
         profile = uuid.UUID(profile_id.strip())
     except ValueError:
-        error = InvalidInput(
-            "Give a customer profile id.", [FieldError("not an id", parameter="profile_id")]
-        )
+        error = Refused(NO_PROFILE_ID, [refusal(NOT_AN_ID, parameter="profile_id")])
         return _templates_page(request, context, session, editing, 422, error, None, profile_id)
     try:
         rendered = sending.preview_message(
             session, context.now, actor, key, profile, {}, settings.resolved_public_url,
             settings.timezone,
         )  # fmt: skip
-    except (InvalidInput, NotFound) as exc:
-        error = exc if isinstance(exc, InvalidInput) else InvalidInput(exc.detail)
+    except NotFound as exc:  # the template was found above: the profile is unknown
+        error = Refused(exc.detail, None, NO_SUCH_PROFILE, id=str(profile))
         return _templates_page(request, context, session, editing, 422, error, None, profile_id)
+    except InvalidInput as exc:
+        return _templates_page(request, context, session, editing, 422, exc, None, profile_id)
     return _templates_page(request, context, session, editing, 200, None, rendered, profile_id)
 
 

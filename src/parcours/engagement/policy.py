@@ -20,12 +20,20 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parcours.core.errors import FieldError, InvalidInput
+from parcours.core.errors import FieldError, Refused, refusal
 from parcours.engagement.models import ContactPolicy
-from parcours.engagement.templates_service import CHANNELS
+from parcours.engagement.templates_service import CHANNELS, ONE_OF
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HH_MM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+# What setting a policy refuses, as `message % values` for the console.
+LOCAL_TIME = "write a local time as HH:MM"
+BETWEEN = "must be between %(low)s and %(high)s"
+DAYS_BETWEEN = "must be between %(low)s and %(high)s days"
+BOTH_ENDS = "give both ends of the quiet hours"
+A_DAY_LEFT = "leave at least one day to send on"
+NOT_VALID = "The contact policy is not valid: see below."
+MESSAGES = (LOCAL_TIME, BETWEEN, DAYS_BETWEEN, BOTH_ENDS, A_DAY_LEFT, NOT_VALID, ONE_OF)
 
 
 @dataclass(frozen=True)
@@ -118,24 +126,25 @@ def policies(session: Session) -> dict[str, Policy]:
 def _check(policy: Policy) -> list[FieldError]:
     errors = []
     if policy.channel not in CHANNELS:
-        errors.append(FieldError(f"must be one of {', '.join(CHANNELS)}", pointer="#/channel"))
+        errors.append(refusal(ONE_OF, pointer="#/channel", choices=", ".join(CHANNELS)))
     if policy.max_messages is not None and not 0 <= policy.max_messages <= 1000:
-        errors.append(FieldError("must be between 0 and 1000", pointer="#/max_messages"))
+        errors.append(refusal(BETWEEN, pointer="#/max_messages", low=0, high=1000))
     if not 1 <= policy.period_days <= 365:
-        errors.append(FieldError("must be between 1 and 365 days", pointer="#/period_days"))
+        errors.append(refusal(DAYS_BETWEEN, pointer="#/period_days", low=1, high=365))
     for name in ("quiet_start", "quiet_end"):
         value = getattr(policy, name)
         if value is not None and not HH_MM.match(value):
-            errors.append(FieldError("write a local time as HH:MM", pointer=f"#/{name}"))
+            errors.append(refusal(LOCAL_TIME, pointer=f"#/{name}"))
     if (policy.quiet_start is None) != (policy.quiet_end is None):
-        errors.append(FieldError("give both ends of the quiet hours", pointer="#/quiet_end"))
+        errors.append(refusal(BOTH_ENDS, pointer="#/quiet_end"))
+    days = ", ".join(WEEKDAYS)
     errors.extend(
-        FieldError(f"must be one of {', '.join(WEEKDAYS)}", pointer=f"#/quiet_days/{i}")
+        refusal(ONE_OF, pointer=f"#/quiet_days/{i}", choices=days)
         for i, day in enumerate(policy.quiet_days)
         if day not in WEEKDAYS
     )
     if len(set(policy.quiet_days)) == len(WEEKDAYS):
-        errors.append(FieldError("leave at least one day to send on", pointer="#/quiet_days"))
+        errors.append(refusal(A_DAY_LEFT, pointer="#/quiet_days"))
     return errors
 
 
@@ -143,7 +152,7 @@ def set_policy(session: Session, now: datetime, by: str, policy: Policy) -> Poli
     """Replace a channel's policy (checked: pointers name each bad field)."""
     errors = _check(policy)
     if errors:
-        raise InvalidInput(f"The contact policy is not valid: {errors[0].detail}.", errors)
+        raise Refused(f"The contact policy is not valid: {errors[0].detail}.", errors, NOT_VALID)
     row = session.get(ContactPolicy, policy.channel)
     if row is None:
         row = ContactPolicy(channel=policy.channel)

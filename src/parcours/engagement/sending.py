@@ -33,7 +33,7 @@ from parcours.core import signing
 from parcours.core.audit import Actor
 from parcours.core.clock import Clock
 from parcours.core.db import Database
-from parcours.core.errors import FieldError, InvalidInput, NotFound, ServiceUnavailable
+from parcours.core.errors import FieldError, InvalidInput, NotFound, Refused, ServiceUnavailable
 from parcours.core.ids import new_id
 from parcours.core.mail import OutgoingEmail
 from parcours.engagement.channels import Outlets, batch_outlets
@@ -708,6 +708,9 @@ def template_keys_exist(session: Session, keys: Sequence[str]) -> set[str]:
 
 # ------------------------------------------------------------------ preview
 
+# A preview that fails, as `message % values` for the console.
+DOES_NOT_RENDER = "The template %(key)s does not render for this profile: %(problem)s"
+
 
 def preview_message(
     session: Session,
@@ -734,5 +737,6 @@ def preview_message(
     try:
         return render_content(template.channel, template.content, profile.locale, context)
     except TemplateError as exc:
-        detail = f"The template {key!r} does not render for this profile: {exc}"
-        raise InvalidInput(detail, [FieldError(str(exc), pointer="#/template")]) from None
+        detail = DOES_NOT_RENDER % {"key": repr(key), "problem": exc}
+        problem = [FieldError(str(exc), pointer="#/template")]  # Jinja's words, said as they are
+        raise Refused(detail, problem, DOES_NOT_RENDER, key=repr(key), problem=exc) from None

@@ -24,7 +24,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parcours.core.errors import Conflict, FieldError, InvalidInput, NotFound
+from parcours.core.errors import FieldError, NotFound, Refused, SaidConflict, refusal
 from parcours.engagement.models import MessageTemplate, MessageTemplateVersion
 
 CHANNELS = ("email", "sms", "push", "webhook")
@@ -57,6 +57,28 @@ CONTEXT_VARIABLES = (
 )
 SMS_MAX = 640  # four concatenated SMS
 KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+# What checking and saving a template refuses, as `message % values` for the console.
+KEY_FORM = "use 1-64 lower-case letters, digits, '-', '_' or '.'"
+ONE_OF = "must be one of %(choices)s"
+WEBHOOK_TRANSACTIONAL = (
+    "a webhook goes to a partner system, not to the person, so no consent covers it: "
+    "webhook templates are transactional"
+)
+AT_LINE = "line %(line)s: %(problem)s"
+UNKNOWN_VARIABLE = "line %(line)s: unknown variable %(name)s; known: %(known)s"
+NOT_JSON = "does not render as JSON: %(problem)s"
+NOT_A_FIELD = "not a field of a %(channel)s template"
+IN_A_LANGUAGE = "write it in French or English"
+A_BODY = "write an HTML or a text body"
+AN_ADDRESS = "give the http(s) address to post to"
+NOT_SAVED = "The template cannot be saved."
+KEEPS_CHANNEL = "A template keeps its channel and kind: make a new template instead."
+STAYS = "stays %(channel)s/%(kind)s"
+KEY_EXISTS = "A template with the key %(key)s exists: change it instead."
+MESSAGES = (
+    KEY_FORM, ONE_OF, WEBHOOK_TRANSACTIONAL, AT_LINE, UNKNOWN_VARIABLE, NOT_JSON, NOT_A_FIELD,
+    IN_A_LANGUAGE, A_BODY, AN_ADDRESS, NOT_SAVED, KEEPS_CHANNEL, STAYS, KEY_EXISTS,
+)  # fmt: skip
 
 
 def _environment(autoescape: bool) -> SandboxedEnvironment:
@@ -158,21 +180,13 @@ def sample_context() -> dict[str, Any]:
 def _check_key(template: TemplateInput) -> list[FieldError]:
     errors = []
     if not KEY.match(template.key):
-        errors.append(
-            FieldError("use 1-64 lower-case letters, digits, '-', '_' or '.'", pointer="#/key")
-        )
+        errors.append(refusal(KEY_FORM, pointer="#/key"))
     if template.channel not in CHANNELS:
-        errors.append(FieldError(f"must be one of {', '.join(CHANNELS)}", pointer="#/channel"))
+        errors.append(refusal(ONE_OF, pointer="#/channel", choices=", ".join(CHANNELS)))
     if template.kind not in KINDS:
-        errors.append(FieldError(f"must be one of {', '.join(KINDS)}", pointer="#/kind"))
+        errors.append(refusal(ONE_OF, pointer="#/kind", choices=", ".join(KINDS)))
     elif template.channel == "webhook" and template.kind == "marketing":
-        errors.append(
-            FieldError(
-                "a webhook goes to a partner system, not to the person, so no consent covers "
-                "it: webhook templates are transactional",
-                pointer="#/kind",
-            )
-        )
+        errors.append(refusal(WEBHOOK_TRANSACTIONAL, pointer="#/kind"))
     return errors
 
 
@@ -202,29 +216,33 @@ def check_source(field_name: str, source: str, html: bool) -> list[FieldError]:
     try:
         tree = env.parse(source)
     except TemplateSyntaxError as exc:
-        return [FieldError(f"line {exc.lineno}: {exc.message}", pointer=pointer)]
+        return [refusal(AT_LINE, pointer=pointer, line=exc.lineno, problem=exc.message)]
     known = set(CONTEXT_VARIABLES) | set(env.globals)
     unknown = sorted(meta.find_undeclared_variables(tree) - known)
     if unknown:
+        listed = ", ".join(CONTEXT_VARIABLES)
         return [
-            FieldError(
-                f"line {_undeclared_line(tree, name)}: unknown variable {name!r}; "
-                f"known: {', '.join(CONTEXT_VARIABLES)}",
+            refusal(
+                UNKNOWN_VARIABLE,
                 pointer=pointer,
+                line=_undeclared_line(tree, name),
+                name=repr(name),
+                known=listed,
             )
             for name in unknown
         ]
     try:
         out = env.from_string(source).render(sample_context())
     except TemplateError as exc:
-        line = _template_line(exc)
-        where = f"line {line}: " if line else ""
-        return [FieldError(f"{where}{exc.message or exc}", pointer=pointer)]
+        line, problem = _template_line(exc), exc.message or str(exc)
+        if line is None:  # Jinja's own words, said as they are
+            return [FieldError(problem, pointer=pointer)]
+        return [refusal(AT_LINE, pointer=pointer, line=line, problem=problem)]
     if field_name.startswith("json_"):
         try:
             json.loads(out)
         except ValueError as exc:
-            return [FieldError(f"does not render as JSON: {exc}", pointer=pointer)]
+            return [refusal(NOT_JSON, pointer=pointer, problem=exc)]
     return []
 
 
@@ -232,35 +250,34 @@ def check_template(template: TemplateInput) -> dict[str, str]:
     """The template's content, cleaned; `InvalidInput` naming every bad field."""
     errors = _check_key(template)
     if errors:
-        raise InvalidInput("The template cannot be saved.", errors)
+        raise Refused(NOT_SAVED, errors)
     fields = FIELDS[template.channel]
     allowed = {f"{name}_{lang}" for name in fields for lang in LOCALES}
     if template.channel == "webhook":
         allowed.add("url")
     content = {k: v for k, v in template.content.items() if isinstance(v, str) and v.strip()}
     errors = [
-        FieldError(f"not a field of a {template.channel} template", pointer=f"#/{name}")
+        refusal(NOT_A_FIELD, pointer=f"#/{name}", channel=template.channel)
         for name in template.content
         if name not in allowed
     ]
     for name in REQUIRED[template.channel]:
         if not any(content.get(f"{name}_{lang}") for lang in LOCALES):
-            errors.append(FieldError("write it in French or English", pointer=f"#/{name}_fr"))
+            errors.append(refusal(IN_A_LANGUAGE, pointer=f"#/{name}_fr"))
     if template.channel == "email" and not any(
         content.get(f"{part}_{lang}") for part in ("html", "text") for lang in LOCALES
     ):
-        errors.append(FieldError("write an HTML or a text body", pointer="#/html_fr"))
+        errors.append(refusal(A_BODY, pointer="#/html_fr"))
     if template.channel == "webhook" and not content.get("url", "").startswith(
         ("https://", "http://")
     ):
-        errors.append(FieldError("give the http(s) address to post to", pointer="#/url"))
+        errors.append(refusal(AN_ADDRESS, pointer="#/url"))
     for name, source in sorted(content.items()):
         if name in allowed and name != "url":
             errors.extend(check_source(name, source, name.rsplit("_", 1)[0] in HTML_FIELDS))
     if errors:
-        raise InvalidInput(
-            f"The template cannot be saved: {errors[0].pointer} {errors[0].detail}.", errors
-        )
+        detail = f"The template cannot be saved: {errors[0].pointer} {errors[0].detail}."
+        raise Refused(detail, errors, NOT_SAVED)
     return content
 
 
@@ -288,7 +305,7 @@ def save_template(
     content = check_template(template)
     row = session.get(MessageTemplate, template.key)
     if row is not None and create:
-        raise Conflict(f"A template with the key {template.key!r} exists: change it instead.")
+        raise SaidConflict(KEY_EXISTS, key=repr(template.key))
     if row is None:
         row = MessageTemplate(
             key=template.key,
@@ -300,10 +317,8 @@ def save_template(
         )
         session.add(row)
     elif (row.channel, row.kind) != (template.channel, template.kind):
-        raise InvalidInput(
-            "A template keeps its channel and kind: make a new template instead.",
-            [FieldError(f"stays {row.channel}/{row.kind}", pointer="#/channel")],
-        )
+        stays = refusal(STAYS, pointer="#/channel", channel=row.channel, kind=row.kind)
+        raise Refused(KEEPS_CHANNEL, [stays])
     current = session.get(MessageTemplateVersion, (row.key, row.current_version))
     if current is not None and current.content == content and row.archived_at is None:
         return _view(row, current)

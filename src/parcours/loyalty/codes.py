@@ -21,6 +21,8 @@ import secrets
 
 import numpy as np
 
+from parcours.core.errors import FieldError, refusal
+
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 BASE = len(ALPHABET)
 VALUES = {symbol: value for value, symbol in enumerate(ALPHABET)}
@@ -67,20 +69,27 @@ def has_valid_check(code: str) -> bool:
     return _luhn_sum([VALUES[s] for s in code], double_first=False) % BASE == 0
 
 
-def prefix_problem(prefix: str) -> str | None:
-    """Why `prefix` cannot start unique codes, or None."""
+# Why a text cannot be a prefix or a shared code, as `message % values` for the console.
+PREFIX_TOO_LONG = "at most %(most)s symbols"
+PREFIX_SYMBOLS = "use 0-9 and A-Z without I, L, O, U (not %(bad)s)"
+NOT_SHARED_SHAPE = "a shared code is 3 to 12 letters and digits"
+MESSAGES = (PREFIX_TOO_LONG, PREFIX_SYMBOLS, NOT_SHARED_SHAPE)
+
+
+def prefix_problem(prefix: str, pointer: str) -> FieldError | None:
+    """Why `prefix` cannot start unique codes (said at `pointer`), or None."""
     if len(prefix) > MAX_PREFIX:
-        return f"at most {MAX_PREFIX} symbols"
+        return refusal(PREFIX_TOO_LONG, pointer=pointer, most=MAX_PREFIX)
     bad = sorted({s for s in prefix if s not in VALUES})
     if bad:
-        return f"use 0-9 and A-Z without I, L, O, U (not {''.join(bad)})"
+        return refusal(PREFIX_SYMBOLS, pointer=pointer, bad="".join(bad))
     return None
 
 
-def shared_code_problem(code: str) -> str | None:
-    """Why `code` (normalised) cannot be a shared code, or None."""
+def shared_code_problem(code: str, pointer: str) -> FieldError | None:
+    """Why `code` (normalised) cannot be a shared code (said at `pointer`), or None."""
     if not _SHARED.match(code):
-        return "a shared code is 3 to 12 letters and digits"
+        return refusal(NOT_SHARED_SHAPE, pointer=pointer)
     return None
 
 

@@ -24,7 +24,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from parcours import orders
-from parcours.core.errors import Conflict, FieldError, InvalidInput, NotFound
+from parcours.core.errors import (
+    Conflict,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    Refused,
+    SaidConflict,
+    refusal,
+)
 from parcours.loyalty import codes
 from parcours.loyalty.models import PromoCode, PromoCodeRedemption, Promotion
 from parcours.loyalty.promotions import Basket, Grant, basket_of, get_promotion, grant, why_not
@@ -43,6 +51,18 @@ CUSTOMER_CAP = "you have already used this code"
 TWICE = "this offer is already applied"
 MAX_BATCH = 2_000_000
 CHUNK = 50_000
+# What generating and adding codes refuses, as `message % values` for the console.
+COUNT_RANGE = f"from 1 to {MAX_BATCH:,}"
+DAYS_RANGE = "from 1 to 3660 days"
+NOT_GENERATED = "The codes cannot be generated as asked; none was created."
+NO_CAP = "1 or more, or leave it out for no cap"
+SHARED_NOT_CREATED = "The shared code is invalid; nothing was created."
+CODE_EXISTS = "The code %(code)s already exists."
+NO_FREE_CODE = "Could not draw a free code; try again."
+MESSAGES = (
+    COUNT_RANGE, DAYS_RANGE, NOT_GENERATED, NO_CAP, SHARED_NOT_CREATED, CODE_EXISTS, NO_FREE_CODE,
+    *codes.MESSAGES,
+)  # fmt: skip
 
 
 def reason_slug(message: str) -> str:
@@ -115,14 +135,14 @@ def generate_codes(
     prefix = codes.normalise(prefix) if len(prefix) > codes.SHARED_MAX else prefix.upper()
     errors = []
     if not 1 <= count <= MAX_BATCH:
-        errors.append(FieldError(f"from 1 to {MAX_BATCH:,}", "#/count"))
-    problem = codes.prefix_problem(prefix)
+        errors.append(refusal(COUNT_RANGE, pointer="#/count"))
+    problem = codes.prefix_problem(prefix, "#/prefix")
     if problem:
-        errors.append(FieldError(problem, "#/prefix"))
+        errors.append(problem)
     if valid_days is not None and not 1 <= valid_days <= 3_660:
-        errors.append(FieldError("from 1 to 3660 days", "#/valid_days"))
+        errors.append(refusal(DAYS_RANGE, pointer="#/valid_days"))
     if errors:
-        raise InvalidInput("The codes cannot be generated as asked; none was created.", errors)
+        raise Refused(NOT_GENERATED, errors)
     promotion = get_promotion(session, promotion_key)
     batch_id = uuid.uuid4()
     expires = now + timedelta(days=valid_days) if valid_days else None
@@ -193,17 +213,17 @@ def add_shared_code(
     """A shared code (one word, many uses), optionally capped in all and per customer."""
     normalised = codes.normalise(code)
     errors = []
-    problem = codes.shared_code_problem(normalised)
+    problem = codes.shared_code_problem(normalised, "#/code")
     if problem:
-        errors.append(FieldError(problem, "#/code"))
+        errors.append(problem)
     for name, value in (("max_uses", max_uses), ("per_customer_max", per_customer_max)):
         if value is not None and value < 1:
-            errors.append(FieldError("1 or more, or leave it out for no cap", f"#/{name}"))
+            errors.append(refusal(NO_CAP, pointer=f"#/{name}"))
     if errors:
-        raise InvalidInput("The shared code is invalid; nothing was created.", errors)
+        raise Refused(SHARED_NOT_CREATED, errors)
     promotion = get_promotion(session, promotion_key)
     if session.get(PromoCode, normalised) is not None:
-        raise Conflict(f"The code {normalised} already exists.", code=normalised)
+        raise SaidConflict(CODE_EXISTS, code=normalised, extensions={"code": normalised})
     row = PromoCode(
         code=normalised,
         promotion_id=promotion.id,
@@ -256,7 +276,7 @@ def issue_code(
         except IntegrityError:
             continue
         return IssuedCode(code, promotion.key, profile_id, expires)
-    raise Conflict("Could not draw a free code; try again.")
+    raise SaidConflict(NO_FREE_CODE)
 
 
 # ------------------------------------------------------------------ judging codes

@@ -4,7 +4,6 @@ and the loyalty programme with a member's points (`/console/activation/loyalty`)
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 
 from parcours import customers
 from parcours.core.deps import DbSession
-from parcours.core.errors import FieldError, InvalidInput, ParcoursError
+from parcours.core.errors import InvalidInput, ParcoursError, Refused, refusal
 from parcours.core.i18n import translations
 from parcours.core.money import Money
 from parcours.loyalty import offers, programme, promotions
@@ -38,29 +37,11 @@ ENTRY_LABELS = {
 REWARD_LABELS = {"promo_code": "A promo code", "discount": "A discount now"}
 CURRENCY = "EUR"  # the till's currency; the programme's rewards are in euros too
 NO_MEMBER = "No customer matches this id, email or phone."
-NOT_ENOUGH_POINTS = "Not enough points: %(needed)s needed, %(balance)s available."
 NO_CODE = "Give a code and the basket total."
+A_CODE = "a code"
 EUROS = "euros, 0 or more"
-# What the services say that these pages show in the reader's language; any other
-# message (one naming a key, say) stays as the service wrote it.
-SERVICE_MESSAGES = (
-    "The reward is invalid; nothing was created.",
-    "The reward is invalid; nothing was changed.",
-    "The programme settings are invalid; nothing was changed.",
-    "2 to 64 of a-z, 0-9, _ and -",
-    "give a name in this language",
-    "points, 1 or more",
-    "an amount in cents above 0",
-    "the promotion whose code is given",
-    "unknown reward",
-    "a code",
-    EUROS,
-    "from 0 to 100 points per euro",
-    "from 1 to 120 months",
-    "give at least one tier",
-    "points, 0 or more",
-    "the first tier starts at 0 points",
-)
+# What the services refuse, shown by these pages with `said(...)` in the reader's language.
+SERVICE_MESSAGES = (*programme.MESSAGES, *offers.MESSAGES, *promotions.MESSAGES)
 CODE_REFUSALS = (
     offers.UNKNOWN, offers.MISTYPED, offers.EXPIRED, offers.USED, offers.USED_UP,
     offers.NOT_YOURS, offers.LOG_IN, offers.CUSTOMER_CAP, offers.TWICE,
@@ -68,36 +49,11 @@ CODE_REFUSALS = (
 )  # fmt: skip
 CONSOLE_MSGIDS = (
     *KIND_LABELS.values(), *ENTRY_LABELS.values(), *REWARD_LABELS.values(), NO_MEMBER,
-    NOT_ENOUGH_POINTS, NO_CODE, *SERVICE_MESSAGES, *CODE_REFUSALS,
+    NO_CODE, A_CODE, EUROS, *SERVICE_MESSAGES, *CODE_REFUSALS,
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Said:
-    """An error as the page shows it: the headline and each field's mistake, translated."""
-
-    detail: str
-    errors: list[tuple[str, str]]
-
-
-def said(locale: str, error: ParcoursError) -> Said:
-    """`error` in the reader's language when its message is one the catalogue knows."""
-    gettext = translations(locale).gettext
-    extra = error.extensions
-    if "needed" in extra and "balance" in extra:
-        detail = gettext(NOT_ENOUGH_POINTS) % {
-            "needed": extra["needed"],
-            "balance": extra["balance"],
-        }
-    else:
-        detail = gettext(error.detail)
-    fields = [
-        (e.pointer or e.parameter or "", gettext(e.detail)) for e in getattr(error, "errors", [])
-    ]
-    return Said(detail, fields)
-
-
-def refusal(locale: str, check: offers.CodeCheck, currency: str) -> str:
+def why_refused(locale: str, check: offers.CodeCheck, currency: str) -> str:
     """Why a code is refused, in the reader's language."""
     gettext = translations(locale).gettext
     promotion = check.promotion
@@ -261,7 +217,7 @@ def _loyalty_page(
         reward_kinds=REWARD_KINDS,
         reward_labels=REWARD_LABELS,
         promotions=[s.promotion for s in promotions.list_promotions(session)] if can_edit else [],
-        error=said(context.locale, error) if error else None,
+        error=error,
         given=given,
         checked=checked,
     )
@@ -274,7 +230,7 @@ def loyalty_page(request: Request, context: Console, session: DbSession) -> Resp
     query = request.query_params.get("q", "")
     member = _find_member(session, query)
     if query and member is None:
-        error = InvalidInput(NO_MEMBER)
+        error = Refused(NO_MEMBER)
         return _loyalty_page(request, context, session, error=error)
     return _loyalty_page(request, context, session, member)
 
@@ -320,9 +276,8 @@ async def check_code(request: Request, context: VerifiedConsole, session: DbSess
     except ValueError:
         total = -1
     if not typed or total < 0:
-        error = InvalidInput(
-            NO_CODE,
-            [FieldError("a code", parameter="code"), FieldError(EUROS, parameter="total")],
+        error = Refused(
+            NO_CODE, [refusal(A_CODE, parameter="code"), refusal(EUROS, parameter="total")]
         )
         return _loyalty_page(request, context, session, error=error)
     basket = promotions.Basket("store", CURRENCY, (), _store_of(context), None, total)
@@ -331,7 +286,7 @@ async def check_code(request: Request, context: VerifiedConsole, session: DbSess
         "code": check.code,
         "valid": check.valid,
         "reason": check.reason,
-        "message": "" if check.valid else refusal(context.locale, check, CURRENCY),
+        "message": "" if check.valid else why_refused(context.locale, check, CURRENCY),
         "discount": Money(check.discount, CURRENCY).format(context.locale),
         "free_delivery": check.free_delivery,
     }

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from parcours import customers, orders
 from parcours.core.clock import Clock
 from parcours.core.db import Database
-from parcours.core.errors import Conflict, FieldError, InvalidInput, NotFound
+from parcours.core.errors import FieldError, InvalidInput, NotFound, Refused, SaidConflict, refusal
 from parcours.core.events import Consumer, PeriodicJob
 from parcours.core.models import OutboxEvent
 from parcours.loyalty import ledger
@@ -44,7 +44,7 @@ from parcours.loyalty.models import (
     RewardRedemption,
 )
 from parcours.loyalty.offers import issue_code
-from parcours.loyalty.promotions import KEY
+from parcours.loyalty.promotions import CENTS_ABOVE_0, KEY, NAME_IN_LANGUAGE, ONE_OF
 
 DEFAULT_TIERS: list[dict[str, Any]] = [
     {"key": "bronze", "name_fr": "Bronze", "name_en": "Bronze", "min_points": 0},
@@ -55,6 +55,31 @@ TIER_WINDOW = timedelta(days=365)
 SOON = timedelta(days=30)
 CONSUMER = "loyalty.points"
 EXPIRY_JOB = "loyalty.expire_points"
+# What the programme refuses, as `message % values` for the console.
+NO_TIER = "give at least one tier"
+TIER_KEY = "each tier needs a key (a-z, 0-9, _ -)"
+A_NAME = "give a name"
+POINTS_0_OR_MORE = "points, 0 or more"
+FIRST_TIER = "the first tier starts at 0 points"
+POINTS_PER_EURO = "from 0 to 100 points per euro"
+EXPIRY_MONTHS = "from 1 to 120 months"
+SETTINGS_NOT_CHANGED = "The programme settings are invalid; nothing was changed."
+NOT_ENOUGH_POINTS = "Not enough points: %(needed)s needed, %(balance)s available."
+REWARD_KEY = "2 to 64 of a-z, 0-9, _ and -"
+POINTS_1_OR_MORE = "points, 1 or more"
+PROMOTION_GIVEN = "the promotion whose code is given"
+REWARD_NOT_CREATED = "The reward is invalid; nothing was created."
+REWARD_NOT_CHANGED = "The reward is invalid; nothing was changed."
+REWARD_KEY_IN_USE = "A reward already has the key %(key)s."
+NO_ACTIVE_REWARD = "No active reward has the key %(key)s."
+UNKNOWN_REWARD = "unknown reward"
+UNKNOWN_CHANNEL = "Unknown channel %(channel)s."
+MESSAGES = (
+    NO_TIER, TIER_KEY, A_NAME, POINTS_0_OR_MORE, FIRST_TIER, POINTS_PER_EURO, EXPIRY_MONTHS,
+    SETTINGS_NOT_CHANGED, NOT_ENOUGH_POINTS, REWARD_KEY, POINTS_1_OR_MORE, PROMOTION_GIVEN,
+    REWARD_NOT_CREATED, REWARD_NOT_CHANGED, REWARD_KEY_IN_USE, NO_ACTIVE_REWARD, UNKNOWN_REWARD,
+    UNKNOWN_CHANNEL,
+)  # fmt: skip
 
 
 # ------------------------------------------------------------------ settings
@@ -78,19 +103,19 @@ def programme(session: Session) -> Settings:
 
 def _tier_errors(tiers: Any) -> list[FieldError]:
     if not isinstance(tiers, list) or not tiers:
-        return [FieldError("give at least one tier", "#/tiers")]
+        return [refusal(NO_TIER, pointer="#/tiers")]
     errors = []
     for i, tier in enumerate(tiers):
         if not isinstance(tier, Mapping) or not KEY.match(str(tier.get("key", ""))):
-            errors.append(FieldError("each tier needs a key (a-z, 0-9, _ -)", f"#/tiers/{i}/key"))
+            errors.append(refusal(TIER_KEY, pointer=f"#/tiers/{i}/key"))
             continue
         for name in ("name_fr", "name_en"):
             if not str(tier.get(name) or "").strip():
-                errors.append(FieldError("give a name", f"#/tiers/{i}/{name}"))
+                errors.append(refusal(A_NAME, pointer=f"#/tiers/{i}/{name}"))
         if not isinstance(tier.get("min_points"), int) or tier["min_points"] < 0:
-            errors.append(FieldError("points, 0 or more", f"#/tiers/{i}/min_points"))
+            errors.append(refusal(POINTS_0_OR_MORE, pointer=f"#/tiers/{i}/min_points"))
     if not errors and min(t["min_points"] for t in tiers) != 0:
-        errors.append(FieldError("the first tier starts at 0 points", "#/tiers"))
+        errors.append(refusal(FIRST_TIER, pointer="#/tiers"))
     return errors
 
 
@@ -101,12 +126,12 @@ def update_programme(session: Session, now: datetime, changes: Mapping[str, Any]
     merged = {**current.__dict__, **{k: v for k, v in changes.items() if v is not None}}
     errors = []
     if not isinstance(merged["points_per_euro"], int) or not 0 <= merged["points_per_euro"] <= 100:
-        errors.append(FieldError("from 0 to 100 points per euro", "#/points_per_euro"))
+        errors.append(refusal(POINTS_PER_EURO, pointer="#/points_per_euro"))
     if not isinstance(merged["expiry_months"], int) or not 1 <= merged["expiry_months"] <= 120:
-        errors.append(FieldError("from 1 to 120 months", "#/expiry_months"))
+        errors.append(refusal(EXPIRY_MONTHS, pointer="#/expiry_months"))
     errors.extend(_tier_errors(merged["tiers"]))
     if errors:
-        raise InvalidInput("The programme settings are invalid; nothing was changed.", errors)
+        raise Refused(SETTINGS_NOT_CHANGED, errors)
     tiers = sorted(
         ({k: t[k] for k in ("key", "name_fr", "name_en", "min_points")} for t in merged["tiers"]),
         key=lambda t: t["min_points"],
@@ -197,10 +222,11 @@ def post(
             )
             if cast("CursorResult[Any]", moved).rowcount != 1:
                 held = _account_balance(session, profile_id)
-                raise Conflict(
-                    f"Not enough points: {-points} needed, {held} available.",
-                    balance=held,
+                raise SaidConflict(
+                    NOT_ENOUGH_POINTS,
                     needed=-points,
+                    balance=held,
+                    extensions={"balance": held, "needed": -points},  # numbers for the API
                 )
             entry = PointsEntry(
                 profile_id=profile_id, kind=kind, points=points, reason=reason[:200],
@@ -477,27 +503,28 @@ def add_reward(session: Session, now: datetime, data: Mapping[str, Any]) -> Loya
     (kind `promo_code`) or for `amount_off` cents (kind `discount`)."""
     errors = []
     if not KEY.match(str(data.get("key", ""))):
-        errors.append(FieldError("2 to 64 of a-z, 0-9, _ and -", "#/key"))
+        errors.append(refusal(REWARD_KEY, pointer="#/key"))
     for name in ("name_fr", "name_en"):
         if not str(data.get(name) or "").strip():
-            errors.append(FieldError("give a name in this language", f"#/{name}"))
+            errors.append(refusal(NAME_IN_LANGUAGE, pointer=f"#/{name}"))
     if not isinstance(data.get("points_cost"), int) or data["points_cost"] < 1:
-        errors.append(FieldError("points, 1 or more", "#/points_cost"))
+        errors.append(refusal(POINTS_1_OR_MORE, pointer="#/points_cost"))
     kind = data.get("kind")
     if kind not in REWARD_KINDS:
-        errors.append(FieldError(f"must be one of {', '.join(REWARD_KINDS)}", "#/kind"))
+        errors.append(refusal(ONE_OF, pointer="#/kind", choices=", ".join(REWARD_KINDS)))
     if kind == "discount" and int(data.get("amount_off") or 0) <= 0:
-        errors.append(FieldError("an amount in cents above 0", "#/amount_off"))
+        errors.append(refusal(CENTS_ABOVE_0, pointer="#/amount_off"))
     if kind == "promo_code" and not data.get("promotion_key"):
-        errors.append(FieldError("the promotion whose code is given", "#/promotion_key"))
+        errors.append(refusal(PROMOTION_GIVEN, pointer="#/promotion_key"))
     if errors:
-        raise InvalidInput("The reward is invalid; nothing was created.", errors)
+        raise Refused(REWARD_NOT_CREATED, errors)
     if kind == "promo_code":
         from parcours.loyalty.promotions import get_promotion
 
         get_promotion(session, str(data["promotion_key"]))
     if session.scalar(select(LoyaltyReward.id).where(LoyaltyReward.key == data["key"])):
-        raise Conflict(f"A reward already has the key {data['key']!r}.", key=data["key"])
+        key = str(data["key"])
+        raise SaidConflict(REWARD_KEY_IN_USE, key=repr(key), extensions={"key": key})
     reward = LoyaltyReward(
         key=str(data["key"]), name_fr=str(data["name_fr"]).strip(),
         name_en=str(data["name_en"]).strip(), points_cost=int(data["points_cost"]),
@@ -520,15 +547,15 @@ def update_reward(session: Session, key: str, changes: Mapping[str, Any]) -> Loy
     errors = []
     for name in ("name_fr", "name_en"):
         if name in changes and not str(changes[name] or "").strip():
-            errors.append(FieldError("give a name in this language", f"#/{name}"))
+            errors.append(refusal(NAME_IN_LANGUAGE, pointer=f"#/{name}"))
     cost = changes.get("points_cost", reward.points_cost)
     if isinstance(cost, bool) or not isinstance(cost, int) or cost < 1:
-        errors.append(FieldError("points, 1 or more", "#/points_cost"))
+        errors.append(refusal(POINTS_1_OR_MORE, pointer="#/points_cost"))
     amount = changes.get("amount_off", reward.amount_off)
     if reward.kind == "discount" and (not isinstance(amount, int) or amount <= 0):
-        errors.append(FieldError("an amount in cents above 0", "#/amount_off"))
+        errors.append(refusal(CENTS_ABOVE_0, pointer="#/amount_off"))
     if errors:
-        raise InvalidInput("The reward is invalid; nothing was changed.", errors)
+        raise Refused(REWARD_NOT_CHANGED, errors)
     for name in ("name_fr", "name_en"):
         if name in changes:
             setattr(reward, name, str(changes[name]).strip())
@@ -568,15 +595,16 @@ def redeem_reward(
     code of the reward's promotion or a fixed discount to apply now."""
     reward = session.scalar(select(LoyaltyReward).where(LoyaltyReward.key == reward_key))
     if reward is None or not reward.active:
-        raise InvalidInput(
-            f"No active reward has the key {reward_key!r}.",
-            [FieldError("unknown reward", "#/reward")],
-        )
+        key = repr(reward_key)
+        unknown = [refusal(UNKNOWN_REWARD, pointer="#/reward")]
+        raise Refused(NO_ACTIVE_REWARD % {"key": key}, unknown, NO_ACTIVE_REWARD, key=key)
     if channel not in orders.ORDER_CHANNELS:
-        raise InvalidInput(
-            f"Unknown channel {channel!r}.",
-            [FieldError(f"must be one of {', '.join(orders.ORDER_CHANNELS)}", "#/channel")],
-        )
+        choices = ", ".join(orders.ORDER_CHANNELS)
+        where = [refusal(ONE_OF, pointer="#/channel", choices=choices)]
+        raise Refused(
+            UNKNOWN_CHANNEL % {"channel": repr(channel)}, where, UNKNOWN_CHANNEL,
+            channel=repr(channel),
+        )  # fmt: skip
     redemption_id = uuid.uuid4()
     posted = post(
         session, now, profile_id, "redeem", -reward.points_cost, f"reward {reward.key}",

@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from parcours import orders
-from parcours.core.errors import Conflict, FieldError, InvalidInput, NotFound
+from parcours.core.errors import FieldError, NotFound, Refused, SaidConflict, refusal
 from parcours.core.money import Money
 from parcours.loyalty.models import PROMOTION_KINDS, PromoCodeRedemption, Promotion
 
@@ -86,43 +86,64 @@ class Grant:
 # ------------------------------------------------------------------ managing promotions
 
 
+# What managing promotions refuses, as `message % values` for the console.
+PROMOTION_KEY = "2 to 64 of a-z, 0-9, _ and -, e.g. summer-10"
+NAME_IN_LANGUAGE = "give a name in this language"
+ONE_OF = "must be one of %(choices)s"
+BASIS_POINTS = "basis points from 1 to 10000 (1000 = 10 %)"
+CENTS_ABOVE_0 = "an amount in cents above 0"
+UNITS = "a number of units from 1 to 99"
+SKU_OR_CATEGORY = "must be sku or category"
+CURRENCY_CODE = "an ISO 4217 code such as EUR"
+UNKNOWN_CHANNELS = "unknown channel(s) %(channels)s"
+NOT_A_STORE = "not a store id"
+CENTS_0_OR_MORE = "cents, 0 or more"
+AFTER_START = "must be after starts_at"
+NOT_CREATED = "The promotion is invalid; nothing was created."
+KEY_IN_USE = "A promotion already has the key %(key)s; choose another key."
+MESSAGES = (
+    PROMOTION_KEY, NAME_IN_LANGUAGE, ONE_OF, BASIS_POINTS, CENTS_ABOVE_0, UNITS,
+    SKU_OR_CATEGORY, CURRENCY_CODE, UNKNOWN_CHANNELS, NOT_A_STORE, CENTS_0_OR_MORE,
+    AFTER_START, NOT_CREATED, KEY_IN_USE,
+)  # fmt: skip
+
+
 def _check(data: Mapping[str, Any]) -> list[FieldError]:
     errors: list[FieldError] = []
     kind = data.get("kind")
     if not KEY.match(str(data.get("key", ""))):
-        errors.append(FieldError("2 to 64 of a-z, 0-9, _ and -, e.g. summer-10", "#/key"))
+        errors.append(refusal(PROMOTION_KEY, pointer="#/key"))
     for name in ("name_fr", "name_en"):
         if not str(data.get(name) or "").strip():
-            errors.append(FieldError("give a name in this language", f"#/{name}"))
+            errors.append(refusal(NAME_IN_LANGUAGE, pointer=f"#/{name}"))
     if kind not in PROMOTION_KINDS:
-        errors.append(FieldError(f"must be one of {', '.join(PROMOTION_KINDS)}", "#/kind"))
+        errors.append(refusal(ONE_OF, pointer="#/kind", choices=", ".join(PROMOTION_KINDS)))
     if kind == "percent_off" and not 1 <= int(data.get("percent_bp") or 0) <= 10_000:
-        errors.append(FieldError("basis points from 1 to 10000 (1000 = 10 %)", "#/percent_bp"))
+        errors.append(refusal(BASIS_POINTS, pointer="#/percent_bp"))
     if kind == "amount_off" and int(data.get("amount_off") or 0) <= 0:
-        errors.append(FieldError("an amount in cents above 0", "#/amount_off"))
+        errors.append(refusal(CENTS_ABOVE_0, pointer="#/amount_off"))
     if kind == "buy_x_get_y":
         for name in ("buy_quantity", "get_quantity"):
             if not 1 <= int(data.get(name) or 0) <= 99:
-                errors.append(FieldError("a number of units from 1 to 99", f"#/{name}"))
+                errors.append(refusal(UNITS, pointer=f"#/{name}"))
         if data.get("group_by", "sku") not in GROUPS:
-            errors.append(FieldError("must be sku or category", "#/group_by"))
+            errors.append(refusal(SKU_OR_CATEGORY, pointer="#/group_by"))
     if not re.fullmatch(r"[A-Z]{3}", str(data.get("currency", "EUR"))):
-        errors.append(FieldError("an ISO 4217 code such as EUR", "#/currency"))
+        errors.append(refusal(CURRENCY_CODE, pointer="#/currency"))
     unknown = [c for c in data.get("channels") or [] if c not in orders.ORDER_CHANNELS]
     if unknown:
-        errors.append(
-            FieldError(f"unknown channel(s) {', '.join(map(str, unknown))}", "#/channels")
-        )
+        channels = ", ".join(map(str, unknown))
+        errors.append(refusal(UNKNOWN_CHANNELS, pointer="#/channels", channels=channels))
     for index, store_id in enumerate(data.get("store_ids") or []):
         try:
             uuid.UUID(str(store_id))
         except ValueError:
-            errors.append(FieldError("not a store id", f"#/store_ids/{index}"))
+            errors.append(refusal(NOT_A_STORE, pointer=f"#/store_ids/{index}"))
     if int(data.get("min_subtotal") or 0) < 0:
-        errors.append(FieldError("cents, 0 or more", "#/min_subtotal"))
+        errors.append(refusal(CENTS_0_OR_MORE, pointer="#/min_subtotal"))
     starts, ends = data.get("starts_at"), data.get("ends_at")
     if starts and ends and ends <= starts:
-        errors.append(FieldError("must be after starts_at", "#/ends_at"))
+        errors.append(refusal(AFTER_START, pointer="#/ends_at"))
     return errors
 
 
@@ -131,10 +152,10 @@ def add_promotion(session: Session, now: datetime, data: Mapping[str, Any]) -> P
     UTC); refused with every bad field named, or 409 when the key is taken."""
     errors = _check(data)
     if errors:
-        raise InvalidInput("The promotion is invalid; nothing was created.", errors)
+        raise Refused(NOT_CREATED, errors)
     key = str(data["key"])
     if session.scalar(select(Promotion.id).where(Promotion.key == key)) is not None:
-        raise Conflict(f"A promotion already has the key {key!r}; choose another key.", key=key)
+        raise SaidConflict(KEY_IN_USE, key=repr(key), extensions={"key": key})
     kind = str(data["kind"])
     promotion = Promotion(
         key=key,
