@@ -176,6 +176,11 @@ _OBS = cast(Table, IdentityObservation.__table__)
 _TRAITS = cast(Table, IdentityTrait.__table__)
 _MERGES = cast(Table, IdentityMerge.__table__)
 _CUSTOMERS = cast(Table, Customer.__table__)
+_INSERT_OBS = insert(_OBS)
+_INSERT_CLUSTERS = insert(_CLUSTERS)
+_INSERT_CUSTOMERS = insert(_CUSTOMERS)
+_INSERT_IDS = insert(_IDS)
+_INSERT_MERGES = insert(_MERGES)
 _SELECT_IDENTIFIERS = (
     select(
         _IDS.c.kind,
@@ -551,7 +556,7 @@ def _store_evidence(
     if not items:
         return
     session.execute(
-        insert(_OBS),
+        _INSERT_OBS,
         [
             {
                 "cluster_id": cluster_id,
@@ -901,7 +906,7 @@ class _Writer:
                 moves.extend({"old": old, "new": target} for old in olds[1:])
             self.target[root] = target
         if new_clusters:
-            self.session.execute(insert(_CLUSTERS), new_clusters)
+            self.session.execute(_INSERT_CLUSTERS, new_clusters)
         if flags:
             clusters = _CLUSTERS
             self.session.execute(
@@ -935,7 +940,7 @@ class _Writer:
             if pid not in loaded.profiles
         ]
         if inserts:
-            self.session.execute(insert(_CUSTOMERS), inserts)
+            self.session.execute(_INSERT_CUSTOMERS, inserts)
         pointer_changes: list[dict[str, Any]] = []
         numbers_cleared: list[dict[str, Any]] = []
         for pid, (_, number, merged_into) in loaded.profiles.items():
@@ -1010,7 +1015,7 @@ class _Writer:
             elif row.profile_id != profile_id:
                 moves.append({"k": pair[0], "v": pair[1], "pid": profile_id})
         if inserts:
-            self.session.execute(insert(_IDS), inserts)
+            self.session.execute(_INSERT_IDS, inserts)
         if moves:
             table = _IDS
             self.session.execute(
@@ -1060,7 +1065,7 @@ class _Writer:
             out.append((link, merge_id))
             inserts.append(self._merge_row(merge_id, link))
         if inserts:
-            self.session.execute(insert(_MERGES), inserts)
+            self.session.execute(_INSERT_MERGES, inserts)
         return out
 
     def _merge_row(self, merge_id: uuid.UUID, link: Link) -> dict[str, Any]:
@@ -1311,8 +1316,8 @@ def register_customers(
             traits.append(_TraitRow(anchor, name, _jsonable(value), source, at, reference))
     if not clusters:
         return
-    session.execute(insert(_CLUSTERS), clusters)
-    session.execute(insert(_IDS), identifiers)
+    session.execute(_INSERT_CLUSTERS, clusters)
+    session.execute(_INSERT_IDS, identifiers)
     _store_evidence(session, now, observations)
     if traits:
         _upsert_traits(session, traits)
