@@ -126,6 +126,16 @@ class NotFound(ParcoursError):
     status, slug, title = 404, "not-found", "Not found"
 
 
+class SaidNotFound(NotFound):
+    """A NotFound whose detail is `message % values`, kept for the console as in
+    `SaidConflict`."""
+
+    def __init__(self, message: str, **values: Any) -> None:
+        self.message = message
+        self.values = {name: str(value) for name, value in values.items()}
+        super().__init__(message % self.values if self.values else message)
+
+
 class Conflict(ParcoursError):
     status, slug, title = 409, "conflict", "Conflict"
 
