@@ -11,7 +11,17 @@ facade, which `parcours.web` may not import.
 
 from __future__ import annotations
 
-from parcours import analytics, engagement, journeys, loyalty, registry, segments
+from parcours import (
+    analytics,
+    catalog,
+    engagement,
+    journeys,
+    loyalty,
+    orders,
+    registry,
+    segments,
+    stores,
+)
 from parcours.core.auth import KEY_KINDS, ROLES
 from parcours.core.errors import PROBLEM_TYPES
 from parcours.core.http import _STATUS_TITLES
@@ -87,4 +97,7 @@ def dynamic_msgids() -> set[str]:
         | engagement.console_msgids()
         | journeys.console_msgids()
         | loyalty.console_msgids()
+        | orders.console_msgids()
+        | catalog.console_msgids()
+        | stores.console_msgids()
     )

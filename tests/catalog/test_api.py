@@ -210,3 +210,23 @@ async def test_the_one_voice_report_and_its_rules_over_http(
     )
     assert self_reference.status_code == 422
     assert self_reference.json()["errors"][0]["pointer"] == "#/reference"
+
+
+async def test_refusals_stay_in_english_for_api_clients(
+    client: httpx.AsyncClient, db: Database, clock: ManualClock
+) -> None:
+    builders.catalog_basics(db, clock)
+    reader = builders.api_key(db, clock, "commerce:read")
+    unknown = await client.get(
+        "/v1/catalog/products/NOPE", headers={**bearer(reader), "Accept-Language": "fr"}
+    )
+    assert unknown.status_code == 404
+    assert unknown.json()["detail"] == "No product has the code 'NOPE'."
+    field = await client.get("/v1/catalog/one-voice?field=colour", headers=bearer(reader))
+    assert field.status_code == 422
+    assert field.json()["detail"] == "Unknown field."
+    assert field.json()["errors"] == [
+        {"detail": "must be one of name, description, price, availability", "pointer": "#/field"}
+    ]
+    channel = await client.get("/v1/catalog/one-voice?channel=nope", headers=bearer(reader))
+    assert channel.json()["detail"] == "No channel has the code 'nope'."

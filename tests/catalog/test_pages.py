@@ -130,3 +130,86 @@ async def test_only_admins_may_fix_from_the_one_voice_page(
         headers=HTML,
     )
     assert refused.status_code == 403
+
+
+FRENCH = {**HTML, "Accept-Language": "fr"}
+
+
+async def test_the_catalogue_pages_say_their_refusals_in_french(
+    client: httpx.AsyncClient, db: Database, clock: ManualClock
+) -> None:
+    builders.user(db, clock)
+    builders.catalog_basics(db, clock)
+    builders.add_product(db, clock)
+    with db.transaction() as session:
+        catalog.add_channel(session, clock.now(), {"code": "us", "kind": "web", "currency": "USD"})
+        for channel in ("web", "store"):
+            catalog.set_listing(session, clock.now(), "ROBE-LIN", channel, True)
+        catalog.set_price(session, clock.now(), "ROBE-LIN-S", "web", 8_990)
+    await log_in(client)
+    unknown = await client.get("/console/commerce/catalog/NOPE", headers=FRENCH)
+    assert unknown.status_code == 404
+    assert "Aucun produit n’a le code &#39;NOPE&#39;." in unknown.text
+    page = await client.get("/console/commerce/one-voice?channel=nope", headers=FRENCH)
+    assert page.status_code == 404
+    assert "Aucun canal n’a le code &#39;nope&#39;." in page.text
+    field = await client.get("/console/commerce/one-voice?field=colour", headers=FRENCH)
+    assert field.status_code == 422
+    assert "Champ inconnu." in field.text
+    token = csrf_in((await client.get("/console/commerce/one-voice", headers=FRENCH)).text)
+    align = {"sku": "ROBE-LIN-S", "channel": "web", "reference": "store", "csrf_token": token}
+    no_price = await client.post(
+        "/console/commerce/one-voice/align-price", data=align, headers=FRENCH
+    )
+    assert no_price.status_code == 404
+    assert (
+        "La référence &#39;ROBE-LIN-S&#39; n’a pas de prix sur le canal &#39;store&#39; "
+        "pour s’y aligner." in no_price.text
+    )
+    dollars = await client.post(
+        "/console/commerce/one-voice/align-price", data={**align, "channel": "us"}, headers=FRENCH
+    )
+    assert dollars.status_code == 409
+    assert (
+        "us vend en USD et store en EUR : un prix ne peut pas être copié d’une devise à l’autre."
+        in dollars.text
+    )
+    no_sku = await client.post(
+        "/console/commerce/one-voice/align-price",
+        data={**align, "sku": "NOPE-S", "reference": "web", "channel": "store"},
+        headers=FRENCH,
+    )
+    assert "Aucune variante n’a la référence &#39;NOPE-S&#39;." in no_sku.text
+    remove = {"product": "ROBE-LIN", "channel": "store", "field": "name", "locale": "fr",
+              "csrf_token": token}  # fmt: skip
+    nothing = await client.post(
+        "/console/commerce/one-voice/remove-text", data=remove, headers=FRENCH
+    )
+    assert nothing.status_code == 409
+    assert "Le référencement sur store n’a pas de name propre en fr à supprimer." in nothing.text
+    media = await client.post(
+        "/console/commerce/one-voice/remove-text", data={**remove, "field": "media"}, headers=FRENCH
+    )
+    assert media.status_code == 422
+    assert (
+        "Seuls un nom ou une description en français ou en anglais peuvent être supprimés."
+        in media.text
+    )
+    unlisted = await client.post(
+        "/console/commerce/one-voice/remove-text",
+        data={**remove, "channel": "marketplace"},
+        headers=FRENCH,
+    )
+    assert (
+        "Le produit &#39;ROBE-LIN&#39; n’est pas référencé sur le canal &#39;marketplace&#39;."
+        in unlisted.text
+    )
+
+
+async def test_the_catalogue_pages_keep_their_refusals_in_english_for_an_english_reader(
+    client: httpx.AsyncClient, db: Database, clock: ManualClock
+) -> None:
+    builders.user(db, clock)
+    await log_in(client)
+    page = await client.get("/console/commerce/catalog/NOPE", headers=HTML)
+    assert "No product has the code &#39;NOPE&#39;." in page.text

@@ -115,3 +115,40 @@ async def test_the_customer_starts_a_return_and_the_store_receives_it_as_announc
     with shop.db.transaction() as session:
         statuses = sorted(session.scalars(select(Return.status)))
     assert statuses == ["received", "refunded"]  # the request closed, the return refunded
+
+
+async def test_the_customer_reads_the_refusals_of_their_page_in_french(
+    client: httpx.AsyncClient, shop: Shop
+) -> None:
+    from parcours.orders import lifecycle
+
+    placed = place_order(shop, [("ROBE-LIN-S", 2)], mode="home_delivery", at="WH-1", captured=True)
+    with shop.db.transaction() as session:
+        for step in ("picking", "shipped", "delivered"):
+            lifecycle.transition(session, shop.clock.now(), placed.fulfilment_id, step, "test")
+    link = link_of(shop, placed.number)
+    french = {**HTML, "Accept-Language": "fr"}
+    line = {"quantity_1": "1", "reason_1": "too_small"}
+    nowhere = await client.post(f"{link}/return", data=line, headers=french)
+    assert nowhere.status_code == 422
+    assert "Choisissez où vous déposerez ou enverrez les articles." in nowhere.text
+    warehouse = {**line, "quantity_1": "3", "where": f"store:{shop.locations['WH-1']}"}
+    refused = await client.post(f"{link}/return", data=warehouse, headers=french)
+    assert refused.status_code == 422
+    assert "La demande de retour n’est pas valide ; rien n’a été enregistré." in refused.text
+    assert "<li>WH-1 ne prend pas les retours</li>" in refused.text
+    assert "<li>2 unité(s) au plus peuvent être retournées</li>" in refused.text
+    lyon_2 = {**line, "where": f"store:{shop.locations['LYO-2']}"}
+    assert (await client.post(f"{link}/return", data=lyon_2, headers=french)).status_code == 303
+    twice = await client.post(f"{link}/return", data=lyon_2, headers=french)
+    assert twice.status_code == 409
+    assert (
+        f"Le retour R2026-000001 est déjà demandé pour la commande {placed.number} : "
+        "déposez ou envoyez d’abord ces articles." in twice.text
+    )
+    late = await client.post(f"{link}/cancel", headers=french)
+    assert late.status_code == 409
+    assert (
+        f"La commande {placed.number} ne peut pas être annulée : 1 préparation(s) déjà "
+        "delivered. Reprenez les articles par un retour." in late.text
+    )

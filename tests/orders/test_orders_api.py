@@ -197,3 +197,50 @@ async def test_payment_webhooks_are_authenticated_by_their_signature(
     assert unknown.status_code == 404
     detail = (await client.get(f"/v1/orders/{placed.id}", headers=bearer(shop))).json()
     assert (detail["status"], detail["payment_status"]) == ("paid", "captured")
+
+
+async def test_refusals_keep_their_english_detail_for_api_clients(
+    client: httpx.AsyncClient, shop: Shop
+) -> None:
+    auth = {**bearer(shop), "Accept-Language": "fr"}
+    missing = await client.get("/v1/orders/W2026-999999", headers=auth)
+    assert missing.json()["detail"] == "No order has the number 'W2026-999999'."
+    placed = place_order(shop, [("ROBE-LIN-S", 2)], captured=True)
+    url = f"/v1/orders/{placed.number}/fulfilments/{placed.fulfilment_id}/transitions"
+    refused = await client.post(url, json={"to": "collected"}, headers=auth)
+    assert refused.json()["detail"] == (
+        "A click_and_collect fulfilment cannot go from allocated to collected; "
+        "allowed next: picking, cancelled."
+    )
+    assert (refused.json()["current"], refused.json()["requested"]) == ("allocated", "collected")
+    desk = f"/v1/stores/{shop.locations['LYO-1']}/pickups/verify"
+    early = await client.post(desk, json={"order": placed.number, "code": "ZZZZZZ"}, headers=auth)
+    assert early.json()["detail"] == (
+        f"Order {placed.number} cannot be collected: it is not ready for pickup yet."
+    )
+    assert early.json()["fulfilment_status"] == "allocated"
+    advance(shop, placed, "picking", "ready_for_pickup")
+    wrong = "ZZZZZZ" if placed.code != "ZZZZZZ" else "YYYYYY"
+    mistyped = await client.post(desk, json={"order": placed.number, "code": wrong}, headers=auth)
+    assert mistyped.json()["detail"] == (
+        f"This is not the pickup code of order {placed.number}: 4 attempt(s) left."
+    )
+    assert mistyped.json()["errors"] == [{"detail": "wrong pickup code", "pointer": "#/code"}]
+    advance(shop, placed, "collected")
+    late = await client.post(
+        f"/v1/orders/{placed.number}/cancel", json={"reason": "too late"}, headers=auth
+    )
+    assert late.json()["detail"] == (
+        f"Order {placed.number} cannot be cancelled: 1 fulfilment(s) already collected. "
+        "Take the goods back as a return."
+    )
+    assert late.json()["handed_over"] == [str(placed.fulfilment_id)]
+    line = {"line_no": 1, "quantity": 3, "reason": "too_small", "condition": "resaleable"}
+    too_many = {"location_id": str(shop.locations["LYO-2"]), "lines": [line]}
+    over = await client.post(f"/v1/orders/{placed.number}/returns", json=too_many, headers=auth)
+    detail = (
+        "Line 1 (ROBE-LIN-S): 3 unit(s) brought back but only 2 can be (bought 2, "
+        "already returned 0, and only goods handed over count)."
+    )
+    assert over.json()["detail"] == detail
+    assert over.json()["errors"] == [{"detail": detail, "pointer": "#/lines/0/quantity"}]

@@ -198,3 +198,147 @@ async def test_the_returns_desk_takes_goods_back_and_restocks_them(
     assert shop.available("ROBE-LIN-S", "LYO-2") == 2  # 1 before, 1 back on the shelf
     page = await client.get(f"/console/commerce/orders/{placed.number}", headers=HTML)
     assert "R2026-000001" in page.text
+
+
+FRENCH = {**HTML, "Accept-Language": "fr"}
+
+
+async def _french_post(
+    client: httpx.AsyncClient, url: str, page: str, **data: str
+) -> httpx.Response:
+    from tests.web.test_console import csrf_in
+
+    form = await client.get(page, headers=FRENCH)
+    return await client.post(url, data={"csrf_token": csrf_in(form.text), **data}, headers=FRENCH)
+
+
+async def test_the_order_page_says_its_refusals_in_french(
+    client: httpx.AsyncClient, shop: Shop, clock: ManualClock
+) -> None:
+    from parcours.orders import lifecycle
+    from tests.orders.order_builders import place_order
+
+    placed = place_order(shop, [("ROBE-LIN-S", 1)], mode="home_delivery", at="WH-1")
+    builders.user(shop.db, clock)
+    await log_in(client)
+    page = f"/console/commerce/orders/{placed.number}"
+    step = f"{page}/fulfilments/{placed.fulfilment_id}/status"
+    skipped = await _french_post(client, step, page, to="delivered")
+    assert skipped.status_code == 422
+    assert (
+        "Cette étape n’est pas proposée par la page pour cette préparation ; rechargez la page."
+        in skipped.text
+    )
+    with shop.db.transaction() as session:
+        for status in ("picking", "shipped", "delivered"):
+            lifecycle.transition(session, clock.now(), placed.fulfilment_id, status, "test")
+    late = await _french_post(client, f"{page}/cancel", page, reason="trop tard")
+    assert late.status_code == 409
+    assert (
+        f"La commande {placed.number} ne peut pas être annulée : 1 préparation(s) déjà "
+        "delivered. Reprenez les articles par un retour." in late.text
+    )
+    listing = await client.get("/console/commerce/orders", params={"cursor": "x"}, headers=FRENCH)
+    assert listing.status_code == 422
+    assert "Ce curseur de page ne vient pas de cette liste." in listing.text
+
+
+async def test_the_pickup_counter_says_its_refusals_in_french(
+    client: httpx.AsyncClient, shop: Shop, clock: ManualClock
+) -> None:
+    from parcours.orders import lifecycle
+    from tests.orders.order_builders import place_order
+
+    placed = place_order(shop, [("ROBE-LIN-S", 1)], at="LYO-1")
+    assert placed.code is not None
+    wrong = "ZZZZZZ" if placed.code != "ZZZZZZ" else "YYYYYY"
+    builders.user(shop.db, clock)
+    await log_in(client)
+    counter = "/console/commerce/pickups"
+    number = placed.number
+
+    async def hand_over(store: str, order: str, code: str) -> httpx.Response:
+        return await _french_post(client, counter, counter, store=store, order=order, code=code)
+
+    empty = await hand_over("LYO-1", "", "")
+    assert empty.status_code == 422
+    assert "Saisissez le numéro de la commande et son code de retrait, ou scannez son QR code." in (
+        empty.text
+    )
+    unknown = await hand_over("LYO-1", "W1999-000001", wrong)
+    assert unknown.status_code == 404
+    assert "Aucune commande n’a le numéro &#39;W1999-000001&#39;." in unknown.text
+    early = await hand_over("LYO-1", number, placed.code)
+    assert early.status_code == 409
+    assert f"La commande {number} ne peut pas être retirée : elle n’est pas encore prête." in (
+        early.text
+    )
+    with shop.db.transaction() as session:
+        for status in ("picking", "ready_for_pickup"):
+            lifecycle.transition(session, clock.now(), placed.fulfilment_id, status, "test")
+    elsewhere = await hand_over("PAR-1", number, placed.code)
+    assert f"La commande {number} se retire dans un autre magasin, pas dans celui-ci." in (
+        elsewhere.text
+    )
+    mistyped = await hand_over("LYO-1", number, wrong)
+    assert mistyped.status_code == 422
+    assert (
+        f"Ce n’est pas le code de retrait de la commande {number} : 4 essai(s) restant(s)."
+        in mistyped.text
+    )
+    assert (await hand_over("LYO-1", number, placed.code)).status_code == 200
+    again = await hand_over("LYO-1", number, placed.code)
+    assert f"La commande {number} ne peut pas être retirée : elle l’a déjà été." in again.text
+
+
+async def test_the_pickup_counter_keeps_its_refusals_in_english_for_an_english_reader(
+    client: httpx.AsyncClient, shop: Shop, clock: ManualClock
+) -> None:
+    from tests.orders.order_builders import place_order
+
+    placed = place_order(shop, [("ROBE-LIN-S", 1)], at="LYO-1")
+    builders.user(shop.db, clock)
+    await log_in(client)
+    counter = "/console/commerce/pickups"
+    early = await _form_post(
+        client, counter, counter, store="LYO-1", order=placed.number, code="ZZZZZZ"
+    )
+    assert early.status_code == 409
+    assert f"Order {placed.number} cannot be collected: it is not ready for pickup yet." in (
+        early.text
+    )
+
+
+async def test_the_returns_desk_says_its_refusals_in_french(
+    client: httpx.AsyncClient, shop: Shop, clock: ManualClock
+) -> None:
+    from parcours.orders import lifecycle
+    from tests.orders.order_builders import place_order
+
+    placed = place_order(shop, [("ROBE-LIN-S", 2)], mode="home_delivery", at="WH-1", captured=True)
+    with shop.db.transaction() as session:
+        for step in ("picking", "shipped", "delivered"):
+            lifecycle.transition(session, clock.now(), placed.fulfilment_id, step, "test")
+    builders.user(shop.db, clock)
+    await log_in(client)
+    desk = "/console/commerce/returns"
+    unknown = await client.get(desk, params={"order": "W1999-000001"}, headers=FRENCH)
+    assert unknown.status_code == 404
+    assert "Aucune commande n’a le numéro &#39;W1999-000001&#39;." in unknown.text
+    found = f"{desk}?order={placed.number}"
+    nothing = await _french_post(
+        client, desk, found, order=placed.number, store="LYO-2", quantity_1="0"
+    )
+    assert nothing.status_code == 422
+    assert "Choisissez au moins une unité à reprendre." in nothing.text
+    too_many = await _french_post(
+        client, desk, found, order=placed.number, store="LYO-2",
+        quantity_1="3", reason_1="too_small", condition_1="resaleable",
+    )  # fmt: skip
+    assert too_many.status_code == 400
+    said = (
+        "Ligne 1 (ROBE-LIN-S) : 3 unité(s) rapportée(s) mais 2 seulement peuvent l’être "
+        "(2 achetée(s), 0 déjà retournée(s), et seuls les articles remis comptent)."
+    )
+    assert f"<p>{said}</p>" in too_many.text
+    assert f"<code>#/lines/0/quantity</code> {said}" in too_many.text

@@ -175,3 +175,41 @@ async def test_the_locator_refuses_bad_searches_clearly(
 
 async def test_the_locator_needs_an_api_key(client: httpx.AsyncClient) -> None:
     assert (await client.get("/v1/stores/nearest?city=Lyon")).status_code == 401
+
+
+async def test_refusals_stay_in_english_for_api_clients(
+    client: httpx.AsyncClient, db: Database, clock: ManualClock
+) -> None:
+    key = writer(db, clock)
+    french = bearer(key, **{"Accept-Language": "fr"})
+    store = (await client.post("/v1/stores", json=builders.store_row(), headers=french)).json()
+    changed = await client.patch(
+        f"/v1/stores/{store['id']}",
+        json={"email": "nowhere", "opening_hours": {"mon": [["10:00", "09:00"], ["9h"]]}},
+        headers=french,
+    )
+    assert changed.status_code == 422
+    assert changed.json()["detail"] == f"The changes to store {store['code']!r} are invalid."
+    assert [e["detail"] for e in changed.json()["errors"]] == [
+        "is not an email address",
+        "opens at 10:00 but closes at 09:00: the opening must come first "
+        "(ranges cannot cross midnight; split them at 23:59 and 00:00)",
+        'must be a ["HH:MM", "HH:MM"] pair',
+    ]
+    url = f"/v1/stores/{store['id']}/exceptions/2027-01-01"
+    missing = await client.delete(url, headers=french)
+    assert missing.json()["detail"] == "The store has no exception on 2027-01-01."
+    postcode = await client.get("/v1/stores/nearest?postcode=ABCDE", headers=french)
+    assert postcode.json()["detail"] == (
+        "'ABCDE' is not a French postcode: give five digits, such as 69002."
+    )
+    assert postcode.json()["errors"] == [{"detail": "must be five digits", "parameter": "postcode"}]
+    city = await client.get("/v1/stores/nearest?city=Atlantis", headers=french)
+    assert city.json()["detail"] == (
+        "No known city is called 'Atlantis'; check the spelling or search by postcode instead."
+    )
+    service = await client.get("/v1/stores/nearest?city=Lyon&service=teleport", headers=french)
+    assert service.json()["detail"] == (
+        "Unknown service 'teleport'; use one of click_and_collect, reserve_in_store, drive, "
+        "ship_from_store, returns, after_sales."
+    )

@@ -176,3 +176,82 @@ async def test_an_unknown_store_page_is_not_found(
     builders.user(db, clock)
     await log_in(client)
     assert (await client.get("/console/commerce/stores/NOPE", headers=HTML)).status_code == 404
+
+
+FRENCH = {**HTML, "Accept-Language": "fr"}
+
+
+async def test_the_locator_page_says_why_it_cannot_place_a_search_in_french(
+    client: httpx.AsyncClient, db: Database, clock: ManualClock
+) -> None:
+    lyon_and_paris(db, clock)
+    french = {"Accept-Language": "fr-FR"}
+    city = await client.get("/stores?q=Atlantis", headers=french)
+    assert city.status_code == 404
+    assert (
+        "Aucune ville connue ne s’appelle &#39;Atlantis&#39; ; vérifiez l’orthographe "
+        "ou cherchez plutôt par code postal." in city.text
+    )
+    short = await client.get("/stores?q=690", headers=french)
+    assert short.status_code == 422
+    assert (
+        "&#39;690&#39; n’est pas un code postal français : donnez cinq chiffres, par exemple 69002."
+        in short.text
+    )
+    nowhere = await client.get("/stores?q=00000", headers=french)
+    assert "Aucune ville connue n’a le code postal 00000 ni ne se trouve dans son département" in (
+        nowhere.text
+    )
+    service = await client.get("/stores?q=Lyon&service=teleport", headers=french)
+    assert "Service inconnu &#39;teleport&#39; ; choisissez parmi click_and_collect" in service.text
+    english = await client.get("/stores?q=Atlantis&lang=en", headers=french)
+    assert "No known city is called &#39;Atlantis&#39;; check the spelling" in english.text
+
+
+async def test_the_store_page_says_its_refusals_in_french(
+    client: httpx.AsyncClient, db: Database, clock: ManualClock
+) -> None:
+    lyon_and_paris(db, clock)
+    builders.user(db, clock)
+    await log_in(client)
+    page = await client.get("/console/commerce/stores/LYO-1", headers=FRENCH)
+    token = csrf_in(page.text)
+    form = {"csrf_token": token, "name": "", "address": "1 place Bellecour", "email": "nowhere",
+            "phone": "abc", "services": ["drive", "teleport"], "hours_mon": "9h",
+            "hours_tue": "09:30-12:30, 12:00-19:00", "hours_wed": "19:00-09:00",
+            "hours_thu": "09:30-25:00"}  # fmt: skip
+    edited = await client.post("/console/commerce/stores/LYO-1", data=form, headers=FRENCH)
+    assert edited.status_code == 422
+    for said in (
+        "Les modifications du magasin &#39;LYO-1&#39; ne sont pas valides.",
+        "<code>#/name</code> est obligatoire",
+        "<code>#/email</code> n’est pas une adresse e-mail",
+        "<code>#/phone</code> n’est pas un numéro de téléphone",
+        "<code>#/services</code> service inconnu &#39;teleport&#39; ; choisissez parmi",
+        "<code>#/opening_hours/mon/0</code> doit être une paire [&#34;HH:MM&#34;, &#34;HH:MM&#34;]",
+        "<code>#/opening_hours/tue/1</code> tue : la plage nº 1 (12:00-19:00) chevauche la "
+        "plage nº 0 (09:30-12:30)",
+        "<code>#/opening_hours/wed/0</code> ouvre à 19:00 mais ferme à 09:00 : l’ouverture doit "
+        "venir en premier",
+        "<code>#/opening_hours/thu/0</code> les heures s’écrivent HH:MM (de 00:00 à 23:59) ; "
+        "reçu : [&#39;09:30&#39;, &#39;25:00&#39;]",
+    ):
+        assert said in edited.text
+    holiday = {"csrf_token": token, "day": "someday", "hours": "", "label": "x" * 121}
+    bad = await client.post(
+        "/console/commerce/stores/LYO-1/exceptions", data=holiday, headers=FRENCH
+    )
+    assert bad.status_code == 422
+    assert "L’exception du magasin &#39;LYO-1&#39; n’est pas valide." in bad.text
+    assert "<code>#/day</code> doit être une date (AAAA-MM-JJ)" in bad.text
+    assert "<code>#/label</code> doit compter 120 caractères au plus" in bad.text
+    none = await client.post(
+        "/console/commerce/stores/LYO-1/exceptions/2026-05-08/delete",
+        data={"csrf_token": token},
+        headers=FRENCH,
+    )
+    assert none.status_code == 404
+    assert "Le magasin n’a pas d’exception le 2026-05-08." in none.text
+    unknown = await client.get("/console/commerce/stores/NOPE", headers=FRENCH)
+    assert unknown.status_code == 404
+    assert "Aucun magasin ni entrepôt n’a le code &#39;NOPE&#39;." in unknown.text

@@ -66,6 +66,13 @@ if TYPE_CHECKING:
     import typer
 
 
+def console_msgids() -> set[str]:
+    """Words this context's pages translate from Python data (for the translation tests)."""
+    from parcours.catalog.pages import SERVICE_MESSAGES
+
+    return set(SERVICE_MESSAGES)
+
+
 def cli_app() -> typer.Typer:
     """The `parcours catalog` command group."""
     from parcours.catalog.cli import app
@@ -100,6 +107,7 @@ __all__ = [
     "align_price",
     "cli_app",
     "completeness",
+    "console_msgids",
     "count_products",
     "count_variants",
     "create_product",

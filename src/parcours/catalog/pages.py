@@ -19,6 +19,9 @@ PAGE = 50
 FINDINGS_PAGE = 200
 # Who may change prices and listing texts from the one-voice page (head office, not stores).
 EDITORS = ("admin",)
+# What the services refuse, shown by the console's error page with `said(...)` in the
+# reader's language.
+SERVICE_MESSAGES = (*service.MESSAGES, *voice.MESSAGES)
 
 
 @router.get("/catalog", response_class=HTMLResponse)

@@ -32,7 +32,7 @@ from parcours.catalog.models import (
     Variant,
 )
 from parcours.core.db import bulk_insert
-from parcours.core.errors import Conflict, FieldError, InvalidInput, NotFound
+from parcours.core.errors import Conflict, FieldError, InvalidInput, NotFound, SaidNotFound
 from parcours.core.ids import new_id
 from parcours.core.money import Money
 from parcours.core.pagination import Page, paginate
@@ -47,6 +47,14 @@ BUILTIN_FIELDS = ("name", "description", "media", "media_alt", "gtin", "price")
 DEFAULT_REQUIRED = ("name", "description", "price")
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _TOKEN = re.compile(r"[a-z0-9]+")
+
+# What the catalogue pages can be refused (an unknown product, channel, SKU or listing),
+# as `message % values` for the console (see `core.errors.SaidNotFound`).
+NO_PRODUCT = "No product has the code %(code)s."
+NO_VARIANT = "No variant has the SKU %(sku)s."
+NO_CHANNEL = "No channel has the code %(code)s."
+NOT_LISTED = "The product %(product)s is not listed on channel %(channel)s."
+MESSAGES = (NO_PRODUCT, NO_VARIANT, NO_CHANNEL, NOT_LISTED)
 
 
 # ------------------------------------------------------------------ small helpers
@@ -432,7 +440,7 @@ def update_product(
 def _product_by_code(session: Session, code: str) -> Product:
     product = session.scalar(select(Product).where(Product.code == code))
     if product is None:
-        raise NotFound(f"No product has the code {code!r}.")
+        raise SaidNotFound(NO_PRODUCT, code=repr(code))
     return product
 
 
@@ -480,7 +488,7 @@ def count_variants(session: Session) -> int:
 def variant_by_sku(session: Session, sku: str) -> Variant:
     variant = session.scalar(select(Variant).where(Variant.sku == sku))
     if variant is None:
-        raise NotFound(f"No variant has the SKU {sku!r}.")
+        raise SaidNotFound(NO_VARIANT, sku=repr(sku))
     return variant
 
 
@@ -597,7 +605,7 @@ def list_channels(session: Session) -> list[Channel]:
 def get_channel(session: Session, code: str) -> Channel:
     channel = session.scalar(select(Channel).where(Channel.code == code))
     if channel is None:
-        raise NotFound(f"No channel has the code {code!r}.")
+        raise SaidNotFound(NO_CHANNEL, code=repr(code))
     return channel
 
 
@@ -669,7 +677,7 @@ def set_listing_texts(
         raise InvalidInput("The listing texts are invalid.", errors)
     _, _, listing = _listing(session, product_code, channel_code)
     if listing is None:
-        raise NotFound(f"The product {product_code!r} is not listed on channel {channel_code!r}.")
+        raise SaidNotFound(NOT_LISTED, product=repr(product_code), channel=repr(channel_code))
     for name, value in texts.items():
         setattr(listing, name, value.strip() if value is not None else None)
     listing.updated_at = now

@@ -23,6 +23,8 @@ from parcours import inventory
 from parcours.catalog.models import Channel, ChannelListing, OneVoiceRule, Price, Product, Variant
 from parcours.catalog.service import (
     LOCALES,
+    NO_CHANNEL,
+    NOT_LISTED,
     PriceQuote,
     get_channel,
     list_channels,
@@ -32,10 +34,34 @@ from parcours.catalog.service import (
     visible_listing,
 )
 from parcours.core import audit
-from parcours.core.errors import Conflict, FieldError, InvalidInput, NotFound
+from parcours.core.errors import (
+    FieldError,
+    InvalidInput,
+    Refused,
+    SaidConflict,
+    SaidNotFound,
+    refusal,
+)
 
 FIELDS = ("name", "description", "price", "availability")
 TEXT_FIELDS = ("name", "description")
+# What the one-voice page and its fixes can be refused, as `message % values` for the
+# console (see `core.errors.refusal`); unknown channels and listings are `service`'s.
+UNKNOWN_FIELD = "Unknown field."
+ONE_OF = "must be one of %(choices)s"
+CURRENCIES_DIFFER = (
+    "%(channel)s sells in %(currency)s and %(reference)s in %(reference_currency)s: "
+    "a price cannot be copied across currencies."
+)
+NO_PRICE_TO_ALIGN = "SKU %(sku)s has no price on channel %(reference)s to align on."
+ONLY_TEXTS = "Only a name or a description in French or English can be removed."
+NAME_OR_DESCRIPTION = "must be name or description"
+FR_OR_EN = "must be fr or en"
+NO_OWN_TEXT = "The listing on %(channel)s has no own %(field)s in %(locale)s to remove."
+MESSAGES = (
+    UNKNOWN_FIELD, ONE_OF, CURRENCIES_DIFFER, NO_PRICE_TO_ALIGN, ONLY_TEXTS,
+    NAME_OR_DESCRIPTION, FR_OR_EN, NO_OWN_TEXT,
+)  # fmt: skip
 # How many SKUs one availability lookup asks for (bounded SQL parameter lists).
 _ATP_CHUNK = 20_000
 
@@ -198,13 +224,13 @@ def one_voice_report(
     shop); `channel` and `field` narrow the report to one checked channel or field.
     """
     if field is not None and field not in FIELDS:
-        raise InvalidInput(
-            "Unknown field.", [FieldError(f"must be one of {', '.join(FIELDS)}", pointer="#/field")]
+        raise Refused(
+            UNKNOWN_FIELD, [refusal(ONE_OF, pointer="#/field", choices=", ".join(FIELDS))]
         )
     channels = list_channels(session)
     by_code = {c.code: c for c in channels}
     if channel is not None and channel not in by_code:
-        raise NotFound(f"No channel has the code {channel!r}.")
+        raise SaidNotFound(NO_CHANNEL, code=repr(channel))
     fallback = get_channel(session, reference) if reference else default_reference(channels)
     rules = {r.channel: r for r in list_voice_rules(session)}
     checked: list[VoiceRule] = []
@@ -464,9 +490,12 @@ def align_price(
     decision, in the channel's VAT mode), and audit it."""
     mine, theirs = get_channel(session, channel), get_channel(session, reference)
     if mine.currency != theirs.currency:
-        raise Conflict(
-            f"{channel} sells in {mine.currency} and {reference} in {theirs.currency}: "
-            "a price cannot be copied across currencies."
+        raise SaidConflict(
+            CURRENCIES_DIFFER,
+            channel=channel,
+            currency=mine.currency,
+            reference=reference,
+            reference_currency=theirs.currency,
         )
     variant = variant_by_sku(session, sku)
     prices = _current_prices(
@@ -474,7 +503,7 @@ def align_price(
     )
     ref = prices.get((sku, theirs.id))
     if ref is None:
-        raise NotFound(f"SKU {sku!r} has no price on channel {reference!r} to align on.")
+        raise SaidNotFound(NO_PRICE_TO_ALIGN, sku=repr(sku), reference=repr(reference))
     amount = _stored(ref, mine.prices_include_vat)
     before = prices.get((sku, mine.id))
     price = set_price(session, now, sku, channel, amount)
@@ -506,16 +535,16 @@ def remove_listing_text(
     """Drop a channel's own name or description in one locale (the product's text shows
     again there), and audit it."""
     if field not in TEXT_FIELDS or locale not in LOCALES:
-        raise InvalidInput(
-            "Only a name or a description in French or English can be removed.",
-            [FieldError("must be name or description", pointer="#/field")]
+        raise Refused(
+            ONLY_TEXTS,
+            [refusal(NAME_OR_DESCRIPTION, pointer="#/field")]
             if field not in TEXT_FIELDS
-            else [FieldError("must be fr or en", pointer="#/locale")],
+            else [refusal(FR_OR_EN, pointer="#/locale")],
         )
     listing = _listing(session, product_code, channel)
     column = f"{field}_{locale}"
     if getattr(listing, column) is None:
-        raise Conflict(f"The listing on {channel} has no own {field} in {locale} to remove.")
+        raise SaidConflict(NO_OWN_TEXT, channel=channel, field=field, locale=locale)
     setattr(listing, column, None)
     listing.updated_at = now
     audit.record(
@@ -541,5 +570,5 @@ def _listing(session: Session, product_code: str, channel: str) -> ChannelListin
         .where(Product.code == product_code, Channel.code == channel)
     )
     if listing is None:
-        raise NotFound(f"The product {product_code!r} is not listed on channel {channel!r}.")
+        raise SaidNotFound(NOT_LISTED, product=repr(product_code), channel=repr(channel))
     return listing

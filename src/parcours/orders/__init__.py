@@ -44,6 +44,7 @@ from parcours.orders.service import (
     ORDER_REFUNDED,
     find_order,
     get_order,
+    segment_ids,
     tracking_consumer,
 )
 
@@ -56,6 +57,14 @@ def cli_app() -> typer.Typer:
     from parcours.orders.cli import app
 
     return app
+
+
+def console_msgids() -> set[str]:
+    """Words this context's pages translate from Python data (for the translation tests)."""
+    from parcours.orders.account_pages import MESSAGES
+    from parcours.orders.pages import CONSOLE_MSGIDS
+
+    return {*CONSOLE_MSGIDS, *MESSAGES}
 
 
 __all__ = [
@@ -81,6 +90,7 @@ __all__ = [
     "PromotionHook",
     "PromotionResult",
     "cli_app",
+    "console_msgids",
     "customer_order_lines",
     "customer_orders",
     "expire_pickups_job",
@@ -94,6 +104,7 @@ __all__ = [
     "order_facts",
     "personal_data_handler",
     "sales_line_facts",
+    "segment_ids",
     "set_promotion_hook",
     "settled_orders",
     "tracking_consumer",

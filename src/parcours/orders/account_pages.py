@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from parcours import stores
 from parcours.core import signing
 from parcours.core.deps import ClockDep, DbSession, SettingsDep
-from parcours.core.errors import InvalidInput, ParcoursError
+from parcours.core.errors import ParcoursError, Refused
 from parcours.core.i18n import SUPPORTED_LOCALES, negotiate_locale
 from parcours.core.money import Money
 from parcours.orders import lifecycle, return_requests, service
@@ -29,6 +29,10 @@ from parcours.web.console import ConsoleContext, render
 
 router = APIRouter(prefix="/my/orders", include_in_schema=False)
 CANCELLABLE = ("placed", "paid", "allocated")
+CHOOSE_WHERE = "Choose where you will bring or send the items."
+# What the page says in the customer's language with `said(...)` (the services' refusals
+# are in `parcours.orders.pages.SERVICE_MESSAGES`).
+MESSAGES = (CHOOSE_WHERE,)
 
 
 def _order_of(session: Session, now: datetime, token: str) -> Order:
@@ -177,7 +181,7 @@ async def start_return(
         with session.begin_nested():
             return_requests.request_return(session, now, order, lines, channel, location_id)
     except ValueError:
-        error = InvalidInput("Choose where you will bring or send the items.")
+        error = Refused(CHOOSE_WHERE)
         return _page(request, session, context, token, order, error)
     except ParcoursError as exc:
         return _page(request, session, context, token, order, exc)

@@ -26,7 +26,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from parcours import inventory
 from parcours.core.clock import Clock
 from parcours.core.db import Database
-from parcours.core.errors import Conflict, FieldError, InvalidInput, NotFound
+from parcours.core.errors import Conflict, FieldError, InvalidInput, NotFound, SaidConflict
 from parcours.core.events import PeriodicJob
 from parcours.orders import payments
 from parcours.orders.models import (
@@ -109,15 +109,30 @@ def lines_of_fulfilment(session: Session, fulfilment_id: uuid.UUID) -> list[Orde
     )
 
 
+# What moving and cancelling refuse, as `message % values` for the console.
+CANNOT_GO = (
+    "A %(mode)s fulfilment cannot go from %(current)s to %(requested)s; allowed next: %(allowed)s."
+)
+CLOSED = (
+    "A %(mode)s fulfilment cannot go from %(current)s to %(requested)s; "
+    "allowed next: none: this fulfilment is closed."
+)
+NOT_CANCELLABLE = (
+    "Order %(number)s cannot be cancelled: %(count)s fulfilment(s) already %(statuses)s. "
+    "Take the goods back as a return."
+)
+MESSAGES = (CANNOT_GO, CLOSED, NOT_CANCELLABLE)
+
+
 def _refuse(fulfilment: Fulfilment, to_status: str) -> Conflict:
     allowed = list(allowed_next(fulfilment.mode, fulfilment.status))
-    options = ", ".join(allowed) if allowed else "none: this fulfilment is closed"
-    return Conflict(
-        f"A {fulfilment.mode} fulfilment cannot go from {fulfilment.status} to {to_status}; "
-        f"allowed next: {options}.",
+    return SaidConflict(
+        CANNOT_GO if allowed else CLOSED,
+        extensions={"current": fulfilment.status, "requested": to_status, "allowed": allowed},
+        mode=fulfilment.mode,
         current=fulfilment.status,
         requested=to_status,
-        allowed=allowed,
+        allowed=", ".join(allowed),
     )
 
 
@@ -316,10 +331,12 @@ def cancel_order(
     rows = fulfilments_of(session, order.id)
     gone = [f for f in rows if f.status in HANDED_OVER]
     if gone:
-        raise Conflict(
-            f"Order {order.number} cannot be cancelled: {len(gone)} fulfilment(s) already "
-            f"{', '.join(sorted({f.status for f in gone}))}. Take the goods back as a return.",
-            handed_over=[str(f.id) for f in gone],
+        raise SaidConflict(
+            NOT_CANCELLABLE,
+            extensions={"handed_over": [str(f.id) for f in gone]},
+            number=order.number,
+            count=len(gone),
+            statuses=", ".join(sorted({f.status for f in gone})),
         )
     for fulfilment in rows:
         if fulfilment.status in OPEN:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from parcours import stores
 from parcours.core.deps import DbSession
-from parcours.core.errors import FieldError, Forbidden, InvalidInput, ParcoursError
+from parcours.core.errors import Forbidden, ParcoursError, Refused, refusal
 from parcours.core.money import Money
 from parcours.core.pagination import Page
 from parcours.orders import lifecycle, pickup, return_requests, returns, service
@@ -36,6 +36,19 @@ from parcours.web.console import Console, ConsoleContext, VerifiedConsole, rende
 
 router = APIRouter(prefix="/console/commerce", include_in_schema=False)
 PAGE_SIZE = 50
+NOT_A_CURSOR = "The page cursor is not one this list gave."
+CURSOR = "is not a cursor of this list"
+STEP_NOT_OFFERED = "This step is not one the page offers for this fulfilment; reload the page."
+TYPE_OR_SCAN = "Type the order number and its pickup code, or scan it."
+NO_UNIT = "Choose at least one unit to take back."
+# What the services refuse, shown by these pages with `said(...)` in the reader's language.
+SERVICE_MESSAGES = (
+    *service.MESSAGES, *lifecycle.MESSAGES, *pickup.MESSAGES, *returns.MESSAGES,
+    *return_requests.MESSAGES,
+)  # fmt: skip
+CONSOLE_MSGIDS = (
+    NOT_A_CURSOR, CURSOR, STEP_NOT_OFFERED, TYPE_OR_SCAN, NO_UNIT, *SERVICE_MESSAGES,
+)  # fmt: skip
 
 
 def staff_store_ids(session: Session, context: ConsoleContext) -> list[uuid.UUID] | None:
@@ -117,10 +130,7 @@ def newest_first(session: Session, stmt: Select[Any], cursor: str | None) -> Pag
             at_text, id_text = cursor.split("_", 1)
             at, last_id = datetime.fromisoformat(at_text), uuid.UUID(id_text)
         except ValueError:
-            raise InvalidInput(
-                "The page cursor is not one this list gave.",
-                [FieldError("is not a cursor of this list", parameter="cursor")],
-            ) from None
+            raise Refused(NOT_A_CURSOR, [refusal(CURSOR, parameter="cursor")]) from None
         stmt = stmt.where(
             or_(Order.placed_at < at, and_(Order.placed_at == at, Order.id < last_id))
         )
@@ -212,9 +222,7 @@ def move_fulfilment(
     check_visible(session, context, order)
     fulfilment = session.get(Fulfilment, fulfilment_id)
     if fulfilment is None or fulfilment.order_id != order.id or to not in next_steps(fulfilment):
-        error: ParcoursError = InvalidInput(
-            "This step is not one the page offers for this fulfilment; reload the page."
-        )
+        error: ParcoursError = Refused(STEP_NOT_OFFERED)
         return _order_page(request, context, session, order, error)
     try:
         with session.begin_nested():
@@ -323,9 +331,7 @@ def hand_over(
     scanned = pickup.parse_scan(scan.strip()) if scan.strip() else None
     number, typed = scanned if scanned else (order.strip(), code.strip())
     if not number or not typed:
-        error: ParcoursError = InvalidInput(
-            "Type the order number and its pickup code, or scan it."
-        )
+        error: ParcoursError = Refused(TYPE_OR_SCAN)
         return _pickup_page(request, context, session, store, error=error)
     try:
         fulfilment = pickup.verify_pickup(session, context.now, counter.id, number, typed, actor)
@@ -419,7 +425,7 @@ async def take_back(request: Request, context: VerifiedConsole, session: DbSessi
             )
         )
     if not wanted:
-        error: ParcoursError = InvalidInput("Choose at least one unit to take back.")
+        error: ParcoursError = Refused(NO_UNIT)
         return _returns_page(request, context, session, reference, error=error)
     resolution = "exchange" if form.get("resolution") == "exchange" else "refund"
     try:

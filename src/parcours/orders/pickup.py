@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from parcours.core.errors import Conflict, FieldError, InvalidInput
+from parcours.core.errors import Refused, SaidConflict, refusal
 from parcours.core.signing import instance_secret, keyed_digest
 from parcours.orders import lifecycle, payments
 from parcours.orders.models import PICKUP_MODES, Fulfilment, Order
@@ -32,6 +32,27 @@ ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0, O, 1, I
 CODE_LENGTH = 6
 MAX_ATTEMPTS = 5
 PURPOSE = "orders:pickup-code"
+# What the pickup counter refuses, as `message % values` for the console.
+NOTHING_TO_COLLECT = "Order %(number)s has nothing to collect in a store."
+COLLECTED_ELSEWHERE = "Order %(number)s is collected at another store, not this one."
+LOCKED = (
+    "Pickup of order %(number)s is locked after %(limit)s wrong codes: "
+    "check the customer's identity and issue a new code."
+)
+NOT_COLLECTABLE = {
+    "expired": "Order %(number)s cannot be collected: "
+    "the hold has ended and the goods went back to the shelf.",
+    "collected": "Order %(number)s cannot be collected: it was already collected.",
+    "cancelled": "Order %(number)s cannot be collected: it was cancelled.",
+}
+NOT_READY = "Order %(number)s cannot be collected: it is not ready for pickup yet."
+ATTEMPTS_LEFT = "This is not the pickup code of order %(number)s: %(left)s attempt(s) left."
+NOW_LOCKED = "This is not the pickup code of order %(number)s: the pickup is now locked."
+WRONG_CODE = "wrong pickup code"
+MESSAGES = (
+    NOTHING_TO_COLLECT, COLLECTED_ELSEWHERE, LOCKED, *NOT_COLLECTABLE.values(), NOT_READY,
+    ATTEMPTS_LEFT, NOW_LOCKED, WRONG_CODE,
+)  # fmt: skip
 
 
 def code_hash(session: Session, now: datetime, code: str) -> str:
@@ -101,13 +122,14 @@ def _pickup_at(session: Session, order: Order, store_id: uuid.UUID) -> Fulfilmen
         )
     )
     if not rows:
-        raise Conflict(f"Order {order.number} has nothing to collect in a store.")
+        raise SaidConflict(NOTHING_TO_COLLECT, number=order.number)
     here = [f for f in rows if (f.pickup_store_id or f.location_id) == store_id]
     if not here:
         elsewhere = rows[0].pickup_store_id or rows[0].location_id
-        raise Conflict(
-            f"Order {order.number} is collected at another store, not this one.",
-            pickup_store_id=str(elsewhere),
+        raise SaidConflict(
+            COLLECTED_ELSEWHERE,
+            extensions={"pickup_store_id": str(elsewhere)},
+            number=order.number,
         )
     waiting = [f for f in here if f.status == "ready_for_pickup"]
     return waiting[0] if waiting else here[0]
@@ -120,13 +142,11 @@ def _refuse_state(fulfilment: Fulfilment, order: Order, now: datetime) -> None:
         status = "expired"
     if status == "ready_for_pickup":
         return
-    reasons = {
-        "expired": "the hold has ended and the goods went back to the shelf",
-        "collected": "it was already collected",
-        "cancelled": "it was cancelled",
-    }
-    why = reasons.get(status, "it is not ready for pickup yet")
-    raise Conflict(f"Order {order.number} cannot be collected: {why}.", fulfilment_status=status)
+    raise SaidConflict(
+        NOT_COLLECTABLE.get(status, NOT_READY),
+        extensions={"fulfilment_status": status},
+        number=order.number,
+    )
 
 
 def _count_wrong_attempt(session: Session, fulfilment: Fulfilment) -> int:
@@ -155,10 +175,11 @@ def verify_pickup(
     order = get_order_by_number(session, order_number)
     fulfilment = _pickup_at(session, order, store_id)
     if fulfilment.pickup_attempts >= MAX_ATTEMPTS:
-        raise Conflict(
-            f"Pickup of order {order.number} is locked after {MAX_ATTEMPTS} wrong codes: "
-            "check the customer's identity and issue a new code.",
-            attempts=fulfilment.pickup_attempts,
+        raise SaidConflict(
+            LOCKED,
+            extensions={"attempts": fulfilment.pickup_attempts},
+            number=order.number,
+            limit=MAX_ATTEMPTS,
         )
     _refuse_state(fulfilment, order, now)
     expected = fulfilment.pickup_code_hash or ""
@@ -183,14 +204,12 @@ def _paid_in_store(session: Session, order: Order) -> bool:
     )
 
 
-class WrongCode(InvalidInput):
+class WrongCode(Refused):
     """A wrong pickup code (422), with the attempts left."""
 
     def __init__(self, number: str, left: int) -> None:
-        detail = (
-            f"This is not the pickup code of order {number}: {left} attempt(s) left."
-            if left > 0
-            else f"This is not the pickup code of order {number}: the pickup is now locked."
-        )
-        super().__init__(detail, [FieldError("wrong pickup code", pointer="#/code")])
+        message = ATTEMPTS_LEFT if left > 0 else NOW_LOCKED
+        values = {"number": number, "left": left}
+        errors = [refusal(WRONG_CODE, pointer="#/code")]
+        super().__init__(message % values, errors, message, **values)
         self.extensions["attempts_left"] = max(left, 0)

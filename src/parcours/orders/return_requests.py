@@ -19,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parcours.core.errors import Conflict, FieldError, InvalidInput
+from parcours.core.errors import FieldError, Refused, SaidConflict, refusal
 from parcours.orders import returns
 from parcours.orders.models import RETURN_REASONS, Order, Return, ReturnLine
 from parcours.orders.service import (
@@ -32,6 +32,16 @@ from parcours.orders.service import (
 
 REQUESTED = "requested"
 PENDING = "pending"  # a requested line's condition until the goods are seen
+# What a customer's return request refuses, as `message % values` for their page.
+ALREADY_REQUESTED = (
+    "Return %(return_number)s is already requested for order %(number)s: "
+    "bring or send those items first."
+)
+CHOOSE_A_UNIT = "choose at least one unit"
+NOT_A_REASON = "is not a return reason"
+AT_MOST = "at most %(left)s unit(s) can come back"
+NOT_RECORDED = "The return request is invalid; nothing was recorded."
+MESSAGES = (ALREADY_REQUESTED, CHOOSE_A_UNIT, NOT_A_REASON, AT_MOST, NOT_RECORDED)
 
 
 @dataclass(frozen=True)
@@ -64,30 +74,29 @@ def request_return(
     reason unknown, or the place does not take returns; 409 if one is already open."""
     existing = open_request(session, order.id)
     if existing is not None:
-        raise Conflict(
-            f"Return {existing.number} is already requested for order {order.number}: "
-            "bring or send those items first.",
+        raise SaidConflict(
+            ALREADY_REQUESTED,
+            extensions={"return_number": existing.number},
             return_number=existing.number,
+            number=order.number,
         )
     errors: list[FieldError] = []
     if channel not in returns.CHANNELS:
-        errors.append(FieldError("must be store or post", pointer="#/channel"))
+        errors.append(refusal(returns.STORE_OR_POST, pointer="#/channel"))
     else:
         errors += returns._check_location(session, channel, location_id)
     wanted = [item for item in lines if item.quantity > 0]
     if not wanted:
-        errors.append(FieldError("choose at least one unit", pointer="#/lines"))
+        errors.append(refusal(CHOOSE_A_UNIT, pointer="#/lines"))
     returnable = returns._returnable(session, order)
     for i, item in enumerate(wanted):
         if item.reason not in RETURN_REASONS:
-            errors.append(FieldError("is not a return reason", pointer=f"#/lines/{i}/reason"))
+            errors.append(refusal(NOT_A_REASON, pointer=f"#/lines/{i}/reason"))
         line, left = returnable.get(item.line_no, (None, 0))
         if line is None or item.quantity > left:
-            errors.append(
-                FieldError(f"at most {left} unit(s) can come back", pointer=f"#/lines/{i}/quantity")
-            )
+            errors.append(refusal(AT_MOST, pointer=f"#/lines/{i}/quantity", left=left))
     if errors:
-        raise InvalidInput("The return request is invalid; nothing was recorded.", errors)
+        raise Refused(NOT_RECORDED, errors)
     record = Return(
         number=return_number(session, now), order_id=order.id, channel=channel,
         location_id=location_id, resolution="refund", status=REQUESTED, refund_amount=0,

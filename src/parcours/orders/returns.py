@@ -26,7 +26,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from parcours import inventory, stores
-from parcours.core.errors import FieldError, InvalidInput
+from parcours.core.errors import FieldError, Refused, refusal
 from parcours.orders import payments
 from parcours.orders.models import (
     HANDED_OVER,
@@ -49,9 +49,30 @@ from parcours.orders.service import (
 
 RESOLUTIONS = ("refund", "exchange")
 CHANNELS = ("store", "post")
+# What taking goods back refuses, as `message % values` for the console.
+STORE_OR_POST = "must be store or post"
+REFUND_OR_EXCHANGE = "must be refund or exchange"
+AT_LEAST_ONE_LINE = "bring back at least one line"
+POSITIVE = "must be a positive number"
+ONE_OF = "must be one of %(choices)s"
+RESALEABLE_OR_DAMAGED = "must be resaleable or damaged"
+FIELDS_INVALID = "%(count)s field(s) of the return are invalid."
+AT_A_WAREHOUSE = "parcels are received at a warehouse"
+NO_RETURNS_HERE = "%(code)s does not take returns"
+NO_LINE = "Order %(number)s has no line %(line_no)s."
+NO_SUCH_LINE = "no such line on this order"
+TOO_MANY = (
+    "Line %(line_no)s (%(sku)s): %(quantity)s unit(s) brought back but only %(left)s can be "
+    "(bought %(bought)s, already returned %(returned)s, and only goods handed over count)."
+)
+MESSAGES = (
+    STORE_OR_POST, REFUND_OR_EXCHANGE, AT_LEAST_ONE_LINE, POSITIVE, ONE_OF,
+    RESALEABLE_OR_DAMAGED, FIELDS_INVALID, AT_A_WAREHOUSE, NO_RETURNS_HERE, NO_LINE,
+    NO_SUCH_LINE, TOO_MANY,
+)  # fmt: skip
 
 
-class ReturnExceedsPurchase(InvalidInput):
+class ReturnExceedsPurchase(Refused):
     """More units brought back than were bought (and handed over) minus those already
     returned: a 400 naming the line."""
 
@@ -74,32 +95,32 @@ def _check_inputs(
 ) -> None:  # fmt: skip
     errors: list[FieldError] = []
     if channel not in CHANNELS:
-        errors.append(FieldError("must be store or post", pointer="#/channel"))
+        errors.append(refusal(STORE_OR_POST, pointer="#/channel"))
     if resolution not in RESOLUTIONS:
-        errors.append(FieldError("must be refund or exchange", pointer="#/resolution"))
+        errors.append(refusal(REFUND_OR_EXCHANGE, pointer="#/resolution"))
     if not lines:
-        errors.append(FieldError("bring back at least one line", pointer="#/lines"))
+        errors.append(refusal(AT_LEAST_ONE_LINE, pointer="#/lines"))
     for i, line in enumerate(lines):
         if line.quantity <= 0:
-            errors.append(FieldError("must be a positive number", pointer=f"#/lines/{i}/quantity"))
+            errors.append(refusal(POSITIVE, pointer=f"#/lines/{i}/quantity"))
         if line.reason not in RETURN_REASONS:
-            errors.append(FieldError(f"must be one of {', '.join(RETURN_REASONS)}",
-                                     pointer=f"#/lines/{i}/reason"))  # fmt: skip
+            choices = ", ".join(RETURN_REASONS)
+            errors.append(refusal(ONE_OF, pointer=f"#/lines/{i}/reason", choices=choices))
         if line.condition not in RETURN_CONDITIONS:
-            errors.append(FieldError("must be resaleable or damaged",
-                                     pointer=f"#/lines/{i}/condition"))  # fmt: skip
+            errors.append(refusal(RESALEABLE_OR_DAMAGED, pointer=f"#/lines/{i}/condition"))
     if channel in CHANNELS:
         errors.extend(_check_location(session, channel, location_id))
     if errors:
-        raise InvalidInput(f"{len(errors)} field(s) of the return are invalid.", errors)
+        count = len(errors)
+        raise Refused(FIELDS_INVALID % {"count": count}, errors, FIELDS_INVALID, count=count)
 
 
 def _check_location(session: Session, channel: str, location_id: uuid.UUID) -> list[FieldError]:
     place = stores.get_store(session, location_id)
     if channel == "post" and place.kind != "warehouse":
-        return [FieldError("parcels are received at a warehouse", pointer="#/location_id")]
+        return [refusal(AT_A_WAREHOUSE, pointer="#/location_id")]
     if channel == "store" and (place.kind != "store" or "returns" not in place.services):
-        return [FieldError(f"{place.code} does not take returns", pointer="#/location_id")]
+        return [refusal(NO_RETURNS_HERE, pointer="#/location_id", code=place.code)]
     return []
 
 
@@ -130,12 +151,12 @@ def _claim(session: Session, line: OrderLine, quantity: int, pointer: str) -> No
 
 
 def _too_many(line: OrderLine, quantity: int, left: int, pointer: str) -> ReturnExceedsPurchase:
-    detail = (
-        f"Line {line.line_no} ({line.sku}): {quantity} unit(s) brought back but only {left} "
-        f"can be (bought {line.quantity}, already returned {line.returned_quantity}, "
-        "and only goods handed over count)."
-    )
-    return ReturnExceedsPurchase(detail, [FieldError(detail, pointer=pointer)])
+    values: dict[str, Any] = {
+        "line_no": line.line_no, "sku": line.sku, "quantity": quantity, "left": left,
+        "bought": line.quantity, "returned": line.returned_quantity,
+    }  # fmt: skip
+    mistake = refusal(TOO_MANY, pointer=pointer, **values)
+    return ReturnExceedsPurchase(mistake.detail, [mistake], TOO_MANY, **values)
 
 
 def _line_refund(line: OrderLine, before: int, quantity: int) -> int:
@@ -164,10 +185,9 @@ def receive_return(
     for i, item in enumerate(lines):
         pointer = f"#/lines/{i}/quantity"
         if item.line_no not in returnable:
-            raise InvalidInput(
-                f"Order {order.number} has no line {item.line_no}.",
-                [FieldError("no such line on this order", pointer=f"#/lines/{i}/line_no")],
-            )
+            values = {"number": order.number, "line_no": item.line_no}
+            mistake = refusal(NO_SUCH_LINE, pointer=f"#/lines/{i}/line_no")
+            raise Refused(NO_LINE % values, [mistake], NO_LINE, **values)
         line, left = returnable[item.line_no]
         wanted[item.line_no] += item.quantity
         if wanted[item.line_no] > left:

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from parcours import customers
 from parcours.core import signing
-from parcours.core.errors import NotFound
+from parcours.core.errors import SaidNotFound
 from parcours.core.events import Consumer, DomainEvent, publish
 from parcours.core.models import OutboxEvent
 from parcours.orders.models import (
@@ -146,17 +146,23 @@ def order_link_path(session: Session, now: datetime, order: Order) -> str:
 # ------------------------------------------------------------------ loading
 
 
+# What loading an order refuses, as `message % values` for the console.
+NO_ORDER_ID = "No order has the id %(id)s."
+NO_ORDER_NUMBER = "No order has the number %(number)s."
+MESSAGES = (NO_ORDER_ID, NO_ORDER_NUMBER)
+
+
 def get_order(session: Session, order_id: uuid.UUID) -> Order:
     order = session.get(Order, order_id, populate_existing=True)
     if order is None:
-        raise NotFound(f"No order has the id {order_id}.")
+        raise SaidNotFound(NO_ORDER_ID, id=order_id)
     return order
 
 
 def get_order_by_number(session: Session, number: str) -> Order:
     order = session.scalar(select(Order).where(Order.number == number.strip().upper()))
     if order is None:
-        raise NotFound(f"No order has the number {number!r}.")
+        raise SaidNotFound(NO_ORDER_NUMBER, number=repr(number))
     return order
 
 

@@ -41,6 +41,13 @@ from parcours.stores.service import (
 from parcours.stores.spatial import network_version
 
 
+def console_msgids() -> set[str]:
+    """Words this context's pages translate from Python data (for the translation tests)."""
+    from parcours.stores.pages import SERVICE_MESSAGES
+
+    return set(SERVICE_MESSAGES)
+
+
 def cli_app() -> typer.Typer:
     """The `parcours stores` command group."""
     from parcours.stores.cli import app
@@ -62,6 +69,7 @@ __all__ = [
     "city_named",
     "cli_app",
     "closes_at",
+    "console_msgids",
     "count_stores",
     "create_store",
     "deactivate_store",

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from parcours.core.errors import FieldError
+from parcours.core.errors import FieldError, refusal
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HH_MM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
@@ -25,6 +25,19 @@ SEARCH_DAYS = 400  # a store closed for works over a year shows no next opening
 EPSILON = timedelta(microseconds=1)
 
 Range = tuple[time, time]
+
+# What checking hours refuses that the console's hours fields can cause, as
+# `message % values` for the console (see `core.errors.refusal`).
+PAIR = 'must be a ["HH:MM", "HH:MM"] pair'
+TIMES = "times must read HH:MM (00:00 to 23:59), got %(pair)s"
+OPENS_FIRST = (
+    "opens at %(opens)s but closes at %(closes)s: the opening must come first "
+    "(ranges cannot cross midnight; split them at 23:59 and 00:00)"
+)
+OVERLAP = (
+    "on %(day)s, range #%(later)s (%(later_range)s) overlaps range #%(earlier)s (%(earlier_range)s)"
+)
+MESSAGES = (PAIR, TIMES, OPENS_FIRST, OVERLAP)
 
 
 def _parse_time(value: Any) -> time | None:
@@ -41,21 +54,13 @@ def validate_ranges(ranges: Any, pointer: str) -> list[FieldError]:
     for index, pair in enumerate(ranges):
         where = f"{pointer}/{index}"
         if not (isinstance(pair, list | tuple) and len(pair) == 2):
-            errors.append(FieldError('must be a ["HH:MM", "HH:MM"] pair', pointer=where))
+            errors.append(refusal(PAIR, pointer=where))
             continue
         opens, closes = _parse_time(pair[0]), _parse_time(pair[1])
         if opens is None or closes is None:
-            errors.append(
-                FieldError(f"times must read HH:MM (00:00 to 23:59), got {pair!r}", pointer=where)
-            )
+            errors.append(refusal(TIMES, pointer=where, pair=repr(pair)))
         elif opens >= closes:
-            errors.append(
-                FieldError(
-                    f"opens at {pair[0]} but closes at {pair[1]}: the opening must come first "
-                    "(ranges cannot cross midnight; split them at 23:59 and 00:00)",
-                    pointer=where,
-                )
-            )
+            errors.append(refusal(OPENS_FIRST, pointer=where, opens=pair[0], closes=pair[1]))
         else:
             parsed.append((index, (opens, closes)))
     parsed.sort(key=lambda item: item[1])
@@ -63,10 +68,14 @@ def validate_ranges(ranges: Any, pointer: str) -> list[FieldError]:
         if second_open < first_close:
             label = pointer.rsplit("/", 1)[-1]
             errors.append(
-                FieldError(
-                    f"on {label}, range #{j} ({ranges[j][0]}-{ranges[j][1]}) overlaps range "
-                    f"#{i} ({ranges[i][0]}-{ranges[i][1]})",
+                refusal(
+                    OVERLAP,
                     pointer=f"{pointer}/{j}",
+                    day=label,
+                    later=j,
+                    later_range=f"{ranges[j][0]}-{ranges[j][1]}",
+                    earlier=i,
+                    earlier_range=f"{ranges[i][0]}-{ranges[i][1]}",
                 )
             )
     return errors

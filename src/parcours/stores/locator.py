@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session
 
-from parcours.core.errors import FieldError, InvalidInput
+from parcours.core.errors import FieldError, InvalidInput, Refused, refusal
 from parcours.core.geo import GeoPoint
 from parcours.stores.hours import OpeningSchedule, closes_at, is_open, next_opening
 from parcours.stores.models import Store
@@ -28,6 +28,11 @@ from parcours.stores.spatial import StoreHit, store_index
 StockLookup = Callable[[Session, str, Sequence[uuid.UUID]], dict[uuid.UUID, int]]
 
 MAX_LIMIT = 50
+# What the locator page can be refused besides placing the search (`places.MESSAGES`),
+# as `message % values` for the page (see `core.errors.refusal`).
+UNKNOWN_SERVICE = "Unknown service %(service)s; use one of %(choices)s."
+UNKNOWN_SERVICE_FIELD = "unknown service"
+MESSAGES = (UNKNOWN_SERVICE, UNKNOWN_SERVICE_FIELD)
 
 _COLUMNS = (
     Store.id,
@@ -116,9 +121,12 @@ def nearest_store_rows(
 ) -> list[tuple[float, StoreHit]]:
     """The `limit` nearest active stores (offering `service`) as (km, hit), nearest first."""
     if service is not None and service not in SERVICES:
-        raise InvalidInput(
-            f"Unknown service {service!r}; use one of {', '.join(SERVICES)}.",
-            [FieldError("unknown service", parameter="service")],
+        said = {"service": repr(service), "choices": ", ".join(SERVICES)}
+        raise Refused(
+            UNKNOWN_SERVICE % said,
+            [refusal(UNKNOWN_SERVICE_FIELD, parameter="service")],
+            UNKNOWN_SERVICE,
+            **said,
         )
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(

@@ -15,13 +15,17 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from parcours.core.deps import ClockDep, DbSession, SettingsDep
 from parcours.core.errors import InvalidInput, ParcoursError
 from parcours.core.i18n import SUPPORTED_LOCALES, format_number, negotiate_locale
-from parcours.stores import locator, service
+from parcours.stores import locator, places, service
+from parcours.stores.hours import MESSAGES as HOURS_MESSAGES
 from parcours.stores.hours import WEEKDAYS, hours_text, parse_hours_text
 from parcours.stores.models import Store
 from parcours.web.console import Console, ConsoleContext, VerifiedConsole, render, require_role
 
 router = APIRouter(prefix="/console/commerce", include_in_schema=False)
 public_router = APIRouter(include_in_schema=False)
+
+# What the services refuse, shown by these pages with `said(...)` in the reader's language.
+SERVICE_MESSAGES = (*service.MESSAGES, *HOURS_MESSAGES, *places.MESSAGES, *locator.MESSAGES)
 
 
 # ------------------------------------------------------------------ public locator

@@ -14,10 +14,23 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from parcours.core.errors import FieldError, InvalidInput, NotFound
+from parcours.core.errors import Refused, SaidNotFound, refusal
 from parcours.core.geo import GeoPoint
 
 POSTCODE = re.compile(r"\d{5}")
+
+# What placing a search refuses, as `message % values` for the locator page (see
+# `core.errors.refusal`); the API says the same in English.
+NOT_A_POSTCODE = "%(postcode)s is not a French postcode: give five digits, such as 69002."
+FIVE_DIGITS = "must be five digits"
+NO_CITY_FOR_POSTCODE = (
+    "No known city has the postcode %(postcode)s or lies in its department; "
+    "search by city name or by coordinates instead."
+)
+NO_CITY_NAMED = (
+    "No known city is called %(name)s; check the spelling or search by postcode instead."
+)
+MESSAGES = (NOT_A_POSTCODE, FIVE_DIGITS, NO_CITY_FOR_POSTCODE, NO_CITY_NAMED)
 
 
 @dataclass(frozen=True)
@@ -84,9 +97,12 @@ def city_for_postcode(postcode: str) -> City:
     """The city of an exact postcode, else the largest city of the postcode's department."""
     postcode = postcode.strip().replace(" ", "")
     if not POSTCODE.fullmatch(postcode):
-        raise InvalidInput(
-            f"{postcode!r} is not a French postcode: give five digits, such as 69002.",
-            [FieldError("must be five digits", parameter="postcode")],
+        shown = repr(postcode)
+        raise Refused(
+            NOT_A_POSTCODE % {"postcode": shown},
+            [refusal(FIVE_DIGITS, parameter="postcode")],
+            NOT_A_POSTCODE,
+            postcode=shown,
         )
     for city in french_cities():
         if city.postcode == postcode:
@@ -95,18 +111,12 @@ def city_for_postcode(postcode: str) -> City:
     for city in french_cities():  # largest first
         if _department_prefix(city.postcode) == prefix:
             return city
-    raise NotFound(
-        f"No known city has the postcode {postcode} or lies in its department; "
-        "search by city name or by coordinates instead."
-    )
+    raise SaidNotFound(NO_CITY_FOR_POSTCODE, postcode=postcode)
 
 
 def city_named(name: str) -> City:
     """A city by name, ignoring accents, case and hyphens ("saint etienne")."""
     found = _by_name().get(fold_name(name))
     if found is None:
-        raise NotFound(
-            f"No known city is called {name.strip()!r}; "
-            "check the spelling or search by postcode instead."
-        )
+        raise SaidNotFound(NO_CITY_NAMED, name=repr(name.strip()))
     return found

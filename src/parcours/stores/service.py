@@ -16,7 +16,15 @@ from sqlalchemy.orm import Session
 from parcours.core import audit
 from parcours.core.audit import Actor
 from parcours.core.db import bulk_insert
-from parcours.core.errors import Conflict, FieldError, InvalidInput, NotFound
+from parcours.core.errors import (
+    Conflict,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    Refused,
+    SaidNotFound,
+    refusal,
+)
 from parcours.core.geo import GeoPoint
 from parcours.core.ids import new_id
 from parcours.core.pagination import Page, paginate
@@ -52,13 +60,30 @@ EDITABLE = (
     "services",
 )
 
+# What the store pages can be refused, as `message % values` for the console (see
+# `core.errors.refusal`); the API says the same in English.
+REQUIRED = "is required"
+NOT_AN_EMAIL = "is not an email address"
+NOT_A_PHONE = "is not a phone number"
+UNKNOWN_SERVICE = "unknown service %(service)s; use any of %(choices)s"
+NOT_A_DATE = "must be a date (YYYY-MM-DD)"
+LABEL_TOO_LONG = "must hold at most 120 characters"
+CHANGES_INVALID = "The changes to store %(code)s are invalid."
+EXCEPTION_INVALID = "The exception for store %(code)s is invalid."
+NO_SUCH_CODE = "No store or warehouse has the code %(code)s."
+NO_EXCEPTION = "The store has no exception on %(day)s."
+MESSAGES = (
+    REQUIRED, NOT_AN_EMAIL, NOT_A_PHONE, UNKNOWN_SERVICE, NOT_A_DATE, LABEL_TOO_LONG,
+    CHANGES_INVALID, EXCEPTION_INVALID, NO_SUCH_CODE, NO_EXCEPTION,
+)  # fmt: skip
+
 
 def validate_store(row: dict[str, Any]) -> list[FieldError]:
     """Every problem with one store record, as pointers into it (empty when valid)."""
     errors = []
     for name in ("code", "name", "address", "postcode", "city"):
         if not str(row.get(name) or "").strip():
-            errors.append(FieldError("is required", pointer=f"#/{name}"))
+            errors.append(refusal(REQUIRED, pointer=f"#/{name}"))
     try:
         GeoPoint(float(row.get("lat", "nan")), float(row.get("lon", "nan")))
     except (TypeError, ValueError) as exc:
@@ -70,19 +95,19 @@ def validate_store(row: dict[str, Any]) -> list[FieldError]:
     if row.get("kind", "store") not in KINDS:
         errors.append(FieldError("must be store or warehouse", pointer="#/kind"))
     if row.get("email") and not EMAIL.fullmatch(str(row["email"])):
-        errors.append(FieldError("is not an email address", pointer="#/email"))
+        errors.append(refusal(NOT_AN_EMAIL, pointer="#/email"))
     if row.get("phone") and not PHONE.fullmatch(str(row["phone"])):
-        errors.append(FieldError("is not a phone number", pointer="#/phone"))
+        errors.append(refusal(NOT_A_PHONE, pointer="#/phone"))
     services = row.get("services", [])
     if not isinstance(services, list):
         errors.append(FieldError("must be a list of services", pointer="#/services"))
         services = []
     for service in services:
         if service not in SERVICES:
+            choices = ", ".join(SERVICES)
             errors.append(
-                FieldError(
-                    f"unknown service {service!r}; use any of {', '.join(SERVICES)}",
-                    pointer="#/services",
+                refusal(
+                    UNKNOWN_SERVICE, pointer="#/services", service=repr(service), choices=choices
                 )
             )
     errors.extend(validate_weekly_hours(row.get("opening_hours", {})))
@@ -120,7 +145,7 @@ def all_locations(session: Session) -> list[Store]:
 def get_store_by_code(session: Session, code: str) -> Store:
     store = session.scalar(select(Store).where(Store.code == code))
     if store is None:
-        raise NotFound(f"No store or warehouse has the code {code!r}.")
+        raise SaidNotFound(NO_SUCH_CODE, code=repr(code))
     return store
 
 
@@ -201,7 +226,8 @@ def update_store(
     merged = {name: getattr(store, name) for name in EDITABLE} | dict(changes)
     errors = validate_store(merged)
     if errors:
-        raise InvalidInput(f"The changes to store {store.code!r} are invalid.", errors)
+        code = repr(store.code)
+        raise Refused(CHANGES_INVALID % {"code": code}, errors, CHANGES_INVALID, code=code)
     if "code" in changes and _existing_code(session, str(changes["code"]), store.id):
         raise Conflict(f"Another store or warehouse already has the code {changes['code']!r}.")
     for name, value in changes.items():
@@ -227,7 +253,7 @@ def validate_exception(row: Mapping[str, Any], pointer: str = "#") -> list[Field
     """Problems with one dated exception: {"day", "closed", "hours", "label"}."""
     errors: list[FieldError] = []
     if not isinstance(row.get("day"), date):
-        errors.append(FieldError("must be a date (YYYY-MM-DD)", pointer=f"{pointer}/day"))
+        errors.append(refusal(NOT_A_DATE, pointer=f"{pointer}/day"))
     hours = row.get("hours") or []
     if row.get("closed", not hours):
         if hours:
@@ -247,7 +273,7 @@ def validate_exception(row: Mapping[str, Any], pointer: str = "#") -> list[Field
     else:
         errors.extend(validate_ranges(hours, f"{pointer}/hours"))
     if len(str(row.get("label") or "")) > 120:
-        errors.append(FieldError("must hold at most 120 characters", pointer=f"{pointer}/label"))
+        errors.append(refusal(LABEL_TOO_LONG, pointer=f"{pointer}/label"))
     return errors
 
 
@@ -258,7 +284,8 @@ def set_exception(
     store = get_store(session, store_id)
     errors = validate_exception(row)
     if errors:
-        raise InvalidInput(f"The exception for store {store.code!r} is invalid.", errors)
+        code = repr(store.code)
+        raise Refused(EXCEPTION_INVALID % {"code": code}, errors, EXCEPTION_INVALID, code=code)
     hours = list(row.get("hours") or [])
     closed = bool(row.get("closed", not hours))
     exception = session.scalar(
@@ -287,7 +314,7 @@ def remove_exception(
         select(StoreException).where(StoreException.store_id == store_id, StoreException.day == day)
     )
     if exception is None:
-        raise NotFound(f"The store has no exception on {day.isoformat()}.")
+        raise SaidNotFound(NO_EXCEPTION, day=day.isoformat())
     session.delete(exception)
     audit.record(
         session, now, actor, "store.exception.remove", "store", str(store_id), day=str(day)
