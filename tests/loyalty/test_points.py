@@ -10,6 +10,7 @@ from sqlalchemy import select
 from parcours import loyalty, orders
 from parcours.core.errors import Conflict
 from parcours.core.events import drain
+from parcours.customers.models import TrackedEvent
 from parcours.loyalty import programme
 from parcours.loyalty.models import PointsEntry
 from parcours.orders import PastLine, PastOrder, payments, pos
@@ -117,6 +118,52 @@ def test_the_tier_follows_points_earned_over_twelve_months(shop: Shop) -> None:
     assert status(shop).points_to_next_tier == 1400
     shop.clock.advance(timedelta(days=366))
     assert status(shop).tier["key"] == "bronze"
+
+
+def tier_changes(shop: Shop) -> list[tuple[str, str, str, int]]:
+    with shop.db.transaction() as session:
+        rows = session.scalars(
+            select(TrackedEvent)
+            .where(TrackedEvent.event == programme.TIER_CHANGED)
+            .order_by(TrackedEvent.seq)
+        )
+        return [
+            (p["from_tier"], p["to_tier"], p["direction"], p["points_12_months"])
+            for p in (row.properties or {} for row in rows)
+        ]
+
+
+def test_an_order_moving_the_member_to_another_tier_is_written_to_the_tracking_log(
+    shop: Shop,
+) -> None:
+    place_order(shop, [("ROBE-LIN-S", 1)])  # 89 points: still bronze
+    run_consumer(shop)
+    assert tier_changes(shop) == []
+    placed = place_order(  # 449 more points: silver
+        shop, [("ROBE-LIN-S", 5)], mode="home_delivery", at="WH-1", captured=True
+    )
+    run_consumer(shop)
+    assert tier_changes(shop) == [("bronze", "silver", "up", 538)]
+    from parcours.orders import lifecycle
+
+    with shop.db.transaction() as session:
+        lifecycle.cancel_order(session, shop.clock.now(), placed.id, "test", "customer asked")
+    run_consumer(shop)
+    assert tier_changes(shop)[-1] == ("silver", "bronze", "down", 89)
+    from parcours.core.events import Consumer
+    from parcours.loyalty.programme import handle_order_event
+
+    replay = Consumer("loyalty.replay", handle_order_event, loyalty.consumers()[0].types)
+    drain(shop.db, [replay], shop.clock)
+    assert len(tier_changes(shop)) == 2  # a replayed order event writes nothing again
+    with shop.db.transaction() as session:  # under the order's own ids, tied to the buyer
+        order = get_order(session, placed.id)
+        event = session.scalars(
+            select(TrackedEvent).where(TrackedEvent.event == programme.TIER_CHANGED)
+        ).first()
+        assert event is not None
+        assert event.anonymous_id == (order.anonymous_id or f"order-{order.number}")
+        assert (event.properties or {})["order_number"] == order.number
 
 
 def test_a_reward_spends_points_and_gives_a_code_but_not_beyond_the_balance(shop: Shop) -> None:

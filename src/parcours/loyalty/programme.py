@@ -11,7 +11,9 @@ Rules (see docs/loyalty.md):
 - every entry has a unique `reference` (order events use their message id), so a
   replayed event or a retried call never counts twice;
 - a change locks the member's `loyalty_accounts` row through one conditional UPDATE that
-  refuses to go below zero; entries are never updated, and deleted only by an erasure.
+  refuses to go below zero; entries are never updated, and deleted only by an erasure;
+- an order that moves the member to another tier writes a `Loyalty Tier Changed` event
+  to the tracking log (journeys and segments start from it).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ DEFAULT_TIERS: list[dict[str, Any]] = [
     {"key": "gold", "name_fr": "Or", "name_en": "Gold", "min_points": 2000},
 ]
 TIER_WINDOW = timedelta(days=365)
+TIER_CHANGED = "Loyalty Tier Changed"
 SOON = timedelta(days=30)
 CONSUMER = "loyalty.points"
 EXPIRY_JOB = "loyalty.expire_points"
@@ -361,32 +364,71 @@ def handle_order_event(session: Session, row: OutboxEvent) -> None:
     if profile_id is None:
         return
     reference = f"order:{order.number}"
+    posted: Posted | None = None
+    before: dict[str, Any] = {}  # the member's tier before the entry, read only when posting
     if row.type == orders.ORDER_COMPLETED:
         points = (order.total - order.delivery_total) * settings.points_per_euro // 100
         if points > 0:
-            post(
+            before = points_balance(session, row.occurred_at, profile_id).tier
+            posted = post(
                 session, row.occurred_at, profile_id, "earn", points,
                 f"order {order.number}", f"earn:{row.payload['message_id']}",
                 order_reference=reference, channel=order.channel,
                 expires_at=add_months(row.occurred_at, settings.expiry_months),
                 at=row.occurred_at,
             )  # fmt: skip
-        return
-    held = _order_holds(session, reference)
-    if held <= 0:
-        return
-    if row.type == orders.ORDER_REFUNDED:
-        refund = int(row.payload.get("properties", {}).get("refund_cents") or 0)
-        due = min(held, refund * settings.points_per_euro // 100)
     else:
-        due = held
-    due = min(due, _account_balance(session, profile_id))
-    if due > 0:
-        post(
-            session, row.occurred_at, profile_id, "reversal", -due,
-            f"{row.type.lower()} {order.number}", f"reversal:{row.payload['message_id']}",
-            order_reference=reference, channel=order.channel, at=row.occurred_at,
-        )  # fmt: skip
+        held = _order_holds(session, reference)
+        if row.type == orders.ORDER_REFUNDED:
+            refund = int(row.payload.get("properties", {}).get("refund_cents") or 0)
+            due = min(held, refund * settings.points_per_euro // 100)
+        else:
+            due = held
+        due = min(due, _account_balance(session, profile_id))
+        if due > 0:
+            before = points_balance(session, row.occurred_at, profile_id).tier
+            posted = post(
+                session, row.occurred_at, profile_id, "reversal", -due,
+                f"{row.type.lower()} {order.number}", f"reversal:{row.payload['message_id']}",
+                order_reference=reference, channel=order.channel, at=row.occurred_at,
+            )  # fmt: skip
+    if posted is None or posted.entry is None:
+        return
+    change = _tier_change(session, row.occurred_at, profile_id, before)
+    if change is None:
+        return
+    # Under the order's Segment ids, which the identity graph ties to the member; keyed
+    # on the order event, so that a replay writes it once.
+    ids, _ = orders.segment_ids(
+        session, order.anonymous_id or f"order-{order.number}", order.customer_id
+    )
+    message = {
+        "type": "track",
+        "event": TIER_CHANGED,
+        "messageId": f"{row.payload['message_id']}-tier",
+        "timestamp": row.occurred_at.isoformat(),
+        "properties": {**change, "order_number": order.number},
+        "context": {"channel": order.channel},
+        **ids,
+    }
+    customers.ingest_messages(session, row.recorded_at, [message])
+
+
+def _tier_change(
+    session: Session, at: datetime, profile_id: uuid.UUID, before: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The properties of `Loyalty Tier Changed` when the member's tier is no longer
+    `before`, else None."""
+    status = points_balance(session, at, profile_id)
+    after = status.tier
+    if after["key"] == before["key"]:
+        return None
+    return {
+        "from_tier": before["key"],
+        "to_tier": after["key"],
+        "direction": "up" if after["min_points"] > before["min_points"] else "down",
+        "points_12_months": status.earned_12_months,
+    }
 
 
 def credit_past_orders(session: Session, now: datetime, since: datetime) -> int:
