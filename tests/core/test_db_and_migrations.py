@@ -1,13 +1,11 @@
 import subprocess
 import sys
-import threading
-import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import text
 
-from parcours.core.db import Database, DatabaseUnavailable, WriterTurns
+from parcours.core.db import Database, DatabaseUnavailable
 from parcours.core.migrate import current_revision, head_revision, pending, upgrade
 from parcours.core.models import AuditEntry
 
@@ -138,94 +136,3 @@ def test_rows_written_through_the_sqlite_driver_are_stored_as_sqlalchemy_stores_
     assert len(ours) == 1_203
     assert ours == theirs
     assert ours[0][0] == "2026-03-14 09:30:15.123456"  # UTC, as text
-
-
-def _turn_taken(db: Database) -> bool:
-    for cell in db.engine.dialect.do_commit.__closure__ or ():
-        turns = cell.cell_contents
-        if isinstance(turns, WriterTurns):
-            return turns._lock.locked()
-    raise AssertionError("the engine takes no writer turns")
-
-
-def test_a_sqlite_writer_turn_is_given_back_however_the_transaction_ends(
-    sqlite_db: Database,
-) -> None:
-    with sqlite_db.transaction() as session:
-        session.execute(text("CREATE TABLE turns (n INTEGER)"))
-        assert _turn_taken(sqlite_db)
-    assert not _turn_taken(sqlite_db)  # commit
-
-    def fail_after_a_write() -> None:
-        with sqlite_db.transaction() as session:
-            session.execute(text("INSERT INTO turns VALUES (1)"))
-            raise RuntimeError
-
-    with pytest.raises(RuntimeError):
-        fail_after_a_write()
-    assert not _turn_taken(sqlite_db)  # rollback
-    session = sqlite_db.sessions()
-    session.execute(text("INSERT INTO turns VALUES (2)"))
-    session.close()
-    assert not _turn_taken(sqlite_db)  # the pool's rollback when the connection returns
-    connection = sqlite_db.engine.connect()
-    connection.execute(text("SELECT 1"))
-    connection.invalidate()
-    assert not _turn_taken(sqlite_db)  # a connection closed in a transaction
-    with sqlite_db.transaction() as session:
-        assert session.execute(text("SELECT count(*) FROM turns")).scalar() == 0
-
-
-def test_sqlite_writers_in_threads_wait_their_turn_and_none_is_refused(
-    sqlite_db: Database,
-) -> None:
-    with sqlite_db.transaction() as session:
-        session.execute(text("CREATE TABLE turns (n INTEGER)"))
-    order: list[str] = []
-    inside = threading.Event()
-
-    def first() -> None:
-        with sqlite_db.transaction() as session:
-            session.execute(text("INSERT INTO turns VALUES (0)"))
-            inside.set()
-            time.sleep(0.2)
-            order.append("first commits")
-
-    def second() -> None:
-        inside.wait()
-        with sqlite_db.transaction() as session:
-            session.execute(text("INSERT INTO turns VALUES (1)"))  # BEGIN waits its turn
-            order.append("second writes")
-
-    def many(k: int) -> None:
-        for n in range(20):
-            with sqlite_db.transaction() as session:
-                session.execute(text("INSERT INTO turns VALUES (:n)"), {"n": 100 * k + n})
-
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
-    threads += [threading.Thread(target=many, args=(k,)) for k in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert order == ["first commits", "second writes"]
-    assert not _turn_taken(sqlite_db)
-    with sqlite_db.transaction() as session:
-        assert session.execute(text("SELECT count(*) FROM turns")).scalar() == 2 + 4 * 20
-
-
-def test_a_writer_turn_is_held_by_one_connection_and_given_back_only_by_it() -> None:
-    turns = WriterTurns(timeout_s=0.05)
-    first, second = object(), object()
-    turns.take(first)
-    waited = threading.Thread(target=turns.take, args=(second,))  # gives up after 0.05 s
-    waited.start()
-    waited.join()
-    turns.give_back(second)  # not its turn: nothing happens
-    assert turns._lock.locked()
-    turns.give_back(first)
-    assert not turns._lock.locked()
-    turns.take(second)
-    assert turns._lock.locked()
-    turns.give_back(second)
-    assert not turns._lock.locked()

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -186,67 +185,10 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _driver_id(connection: Any) -> int:
-    """The identity of the driver's connection, whether given as is or as the pool's
-    proxy of it (the dialect's commit and rollback get the proxy, its close the driver's)."""
-    return id(getattr(connection, "dbapi_connection", connection))
-
-
-class WriterTurns:
-    """Write transactions of one SQLite engine take turns in this process.
-
-    Every transaction begins with `BEGIN IMMEDIATE`, which takes SQLite's write lock. A
-    connection that finds it taken waits in SQLite's busy handler, which sleeps 1, 2, 5,
-    10 … up to 100 ms between tries, so the request threads of one server would start
-    late, and retry for nothing. Here a thread waits on a lock instead and starts the
-    moment the previous transaction ends. The turn is taken before BEGIN and given back
-    after the commit or rollback, including the pool's rollback when a connection is
-    returned or closed. A turn not given back within the busy timeout is not waited for
-    longer: SQLite's own lock still keeps writes apart. Other processes are not concerned.
-    """
-
-    def __init__(self, timeout_s: float) -> None:
-        self._lock = threading.Lock()
-        self._holder: int | None = None
-        self._timeout_s = timeout_s
-
-    def take(self, connection: Any) -> None:
-        if self._lock.acquire(timeout=self._timeout_s):
-            self._holder = _driver_id(connection)
-
-    def give_back(self, connection: Any) -> None:
-        if self._holder is not None and self._holder == _driver_id(connection):
-            self._holder = None
-            self._lock.release()
-
-    def install(self, engine: Engine) -> None:
-        """Take turns at each BEGIN; give them back after the dialect's commit, rollback
-        or close of the connection holding one."""
-        dialect = engine.dialect
-        commit, rollback, close = dialect.do_commit, dialect.do_rollback, dialect.do_close
-
-        def begin(conn: Any) -> None:
-            self.take(conn.connection)
-            try:
-                # Taking SQLite's lock up front: a reader-turned-writer cannot deadlock.
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            except BaseException:
-                self.give_back(conn.connection)
-                raise
-
-        def after(step: Callable[[Any], None]) -> Callable[[Any], None]:
-            def run(dbapi_connection: Any) -> None:
-                try:
-                    step(dbapi_connection)
-                finally:
-                    self.give_back(dbapi_connection)
-
-            return run
-
-        event.listen(engine, "begin", begin)
-        dialect.do_commit = after(commit)  # type: ignore[method-assign,assignment]
-        dialect.do_rollback = after(rollback)  # type: ignore[method-assign,assignment]
-        dialect.do_close = after(close)  # type: ignore[method-assign,assignment]
+def _begin_immediate(conn: Any) -> None:
+    # A write transaction that takes the lock up front cannot deadlock on upgrade;
+    # SQLite would otherwise fail a reader-turned-writer with "database is locked".
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -265,7 +207,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         event.listen(engine, "connect", _configure_sqlite)
         # Let SQLAlchemy emit BEGIN itself (pysqlite's implicit transactions are disabled).
         event.listen(engine, "connect", _disable_pysqlite_autobegin)
-        WriterTurns(SQLITE_BUSY_TIMEOUT_MS / 1000).install(engine)
+        event.listen(engine, "begin", _begin_immediate)
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
