@@ -9,6 +9,11 @@ a write key in HTTP Basic, as Segment libraries send it. Everything the endpoint
 is timed: reading and decoding the body, validation, skew correction, the store check,
 the erasure check, the insert, `identity.observe` and the commit.
 
+With `--processes N` the app is served instead by uvicorn in N processes on 127.0.0.1
+(as `parcours serve --processes N`), and posted to over TCP with `--connections`
+requests in flight (two per process by default), a new connection per request so that
+the kernel spreads them over the processes; the servers' CPU time is read from /proc.
+
 Three phases, each on a fresh database of the same kind:
 
 1. the full pipeline;
@@ -73,7 +78,9 @@ from parcours.core.settings import load_settings
 from parcours.customers import identity, tracking
 from parcours.customers.models import TrackedEvent
 
-DESCRIPTION = "Tracking /v1/batch events/s (in-process ASGI) vs one INSERT per event"
+DESCRIPTION = (
+    "Tracking /v1/batch events/s (in-process ASGI, or uvicorn over TCP) vs one INSERT per event"
+)
 NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
 BULK_INSERT = tracking._insert
 WARM_UP = json.dumps(
