@@ -22,6 +22,7 @@ from parcours import (
     segments,
     stores,
 )
+from parcours.core import signing
 from parcours.core.auth import KEY_KINDS, ROLES
 from parcours.core.errors import PROBLEM_TYPES
 from parcours.core.http import _STATUS_TITLES
@@ -36,7 +37,7 @@ from parcours.orders import (
     RETURN_REASONS,
 )
 from parcours.stores import SERVICES
-from parcours.web.console import NAVIGATION
+from parcours.web.console import NAVIGATION, REFUSALS
 
 # `Store.kind` values (the column comment in parcours.stores.models): store | warehouse.
 STORE_KINDS = ("store", "warehouse")
@@ -84,6 +85,8 @@ def dynamic_msgids() -> set[str]:
         | set(SERVICES)
         | error_title_msgids()
         | set(LOGIN_ERROR_DETAILS)
+        | set(REFUSALS)
+        | set(signing.MESSAGES)
         | set(MOVEMENT_KINDS)
         | set(ORDER_CHANNELS)
         | set(ORDER_STATUSES)

@@ -332,3 +332,34 @@ async def test_store_staff_cannot_see_the_consent_panel(
     await log_in(client, "vendeur")
     panel = await client.get(f"/console/customers/{lea}/consents", headers=HTML)
     assert panel.status_code == 403
+
+
+async def test_bad_and_expired_links_are_said_in_french(
+    client: httpx.AsyncClient, db: Database, clock: ManualClock, tmp_path: Path
+) -> None:
+    lea = builders.add_customer(db, clock)
+    writer = builders.api_key(db, clock, "customers:write")
+    body = {
+        "consents": [
+            {"purpose": "marketing", "channel": "email", "granted": True, "source": "web_signup"}
+        ]
+    }
+    await client.post(f"/v1/customers/{lea}/consents", json=body, headers=auth(writer))
+    path = confirmation_path(mailbox(tmp_path)[0])
+    with db.transaction() as session:
+        url = customers.unsubscribe_url(session, clock.now(), "http://parcours.test", lea)
+    unsubscribe = url.removeprefix("http://parcours.test")
+    french = {"Accept-Language": "fr"}
+    not_valid = "Ce lien n’est pas valide : il a été modifié ou tronqué."
+    bad = await client.get(path[:-3] + "xyz", headers=french)
+    assert bad.status_code == 422
+    assert f'<p class="error" role="alert">{not_valid}</p>' in bad.text
+    tampered = await client.get(unsubscribe[:-4] + "abcd", headers=french)
+    assert tampered.status_code == 422
+    assert f'<p class="error" role="alert">{not_valid}</p>' in tampered.text
+    clock.advance(timedelta(hours=73))
+    expired = await client.post(path, headers=french)
+    assert expired.status_code == 422
+    said = "Ce lien a expiré : demandez-en un nouveau."
+    assert f'<p class="error" role="alert">{said}</p>' in expired.text
+    assert "expired" not in expired.text

@@ -145,6 +145,19 @@ async def test_a_tampered_click_token_is_refused_and_goes_nowhere(
     assert _row(db).click_count == 0
 
 
+async def test_an_altered_link_keeps_its_english_problem_detail(
+    db: Database, clock: ManualClock, http: httpx.AsyncClient
+) -> None:
+    click, _ = _links(db, clock)
+    answer = await http.get(click[:-4] + "abcd", headers={"Accept-Language": "fr"})
+    assert answer.status_code == 422
+    problem = answer.json()
+    assert problem["detail"] == "This link is not valid: it was altered or cut."
+    assert problem["errors"] == [
+        {"detail": "This link is not valid: it was altered or cut.", "parameter": "token"}
+    ]
+
+
 async def test_the_open_pixel_records_the_open(
     db: Database, clock: ManualClock, http: httpx.AsyncClient
 ) -> None:

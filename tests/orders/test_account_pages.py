@@ -152,3 +152,24 @@ async def test_the_customer_reads_the_refusals_of_their_page_in_french(
         f"La commande {placed.number} ne peut pas être annulée : 1 préparation(s) déjà "
         "delivered. Reprenez les articles par un retour." in late.text
     )
+
+
+async def test_an_altered_or_expired_link_is_said_in_the_reader_s_language(
+    client: httpx.AsyncClient, shop: Shop
+) -> None:
+    from datetime import timedelta
+
+    from parcours.orders.service import LINK_VALIDITY
+
+    placed = place_order(shop, [("ROBE-LIN-S", 1)])
+    link = link_of(shop, placed.number)
+    french = {**HTML, "Accept-Language": "fr"}
+    altered = await client.get(link[:-3] + "AAA", headers=french)
+    assert altered.status_code == 422
+    assert "Ce lien n’est pas valide : il a été modifié ou tronqué." in altered.text
+    english = await client.get(link[:-3] + "AAA", params={"lang": "en"}, headers=HTML)
+    assert "This link is not valid: it was altered or cut." in english.text
+    shop.clock.advance(LINK_VALIDITY + timedelta(days=1))
+    expired = await client.get(link, headers=french)
+    assert expired.status_code == 422
+    assert "Ce lien a expiré : demandez-en un nouveau." in expired.text

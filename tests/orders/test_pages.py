@@ -342,3 +342,38 @@ async def test_the_returns_desk_says_its_refusals_in_french(
     )
     assert f"<p>{said}</p>" in too_many.text
     assert f"<code>#/lines/0/quantity</code> {said}" in too_many.text
+
+
+async def test_store_staff_are_refused_other_stores_in_french(
+    client: httpx.AsyncClient, shop: Shop, clock: ManualClock
+) -> None:
+    in_lyon = stored_order(shop, "LYO-1")
+    builders.user(shop.db, clock, "hugo", role="staff", store_ids=["PAR-1"])
+    await log_in(client, "hugo")
+    page = await client.get(f"/console/commerce/orders/{in_lyon}", headers=FRENCH)
+    assert page.status_code == 403
+    assert "Cette commande n’a été ni vendue ni retirée dans l’un de vos magasins." in page.text
+    counter = "/console/commerce/pickups"
+    elsewhere = await _french_post(client, counter, counter, store="LYO-1", order=in_lyon, code="Z")
+    assert elsewhere.status_code == 403
+    assert "Vous ne tenez pas le comptoir de retrait de ce magasin." in elsewhere.text
+    desk = "/console/commerce/returns"
+    other_desk = await _french_post(client, desk, desk, order=in_lyon, store="LYO-2")
+    assert other_desk.status_code == 403
+    assert "Vous ne tenez pas le comptoir des retours de ce magasin." in other_desk.text
+
+
+async def test_store_staff_refusals_keep_their_english_detail_for_api_clients(
+    client: httpx.AsyncClient, shop: Shop, clock: ManualClock
+) -> None:
+    in_lyon = stored_order(shop, "LYO-1")
+    builders.user(shop.db, clock, "hugo", role="staff", store_ids=["PAR-1"])
+    await log_in(client, "hugo")
+    answer = await client.get(
+        f"/console/commerce/orders/{in_lyon}",
+        headers={"Accept": "application/json", "Accept-Language": "fr"},
+    )
+    assert answer.status_code == 403
+    assert answer.json()["detail"] == (
+        "This order was neither sold at nor collected from one of your stores."
+    )

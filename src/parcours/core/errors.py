@@ -122,35 +122,42 @@ class Forbidden(ParcoursError):
     status, slug, title = 403, "forbidden", "Forbidden"
 
 
-class NotFound(ParcoursError):
-    status, slug, title = 404, "not-found", "Not found"
+class _Said:
+    """An error whose detail is `message % values` (English), the message and values
+    kept so that the console can say it in the reader's language (`said()`);
+    `extensions` are added to the problem as they are (e.g. the taken key, numbers for
+    API clients). Mixed into a ParcoursError subclass, before it."""
 
-
-class SaidNotFound(NotFound):
-    """A NotFound whose detail is `message % values`, kept for the console as in
-    `SaidConflict`."""
-
-    def __init__(self, message: str, **values: Any) -> None:
-        self.message = message
-        self.values = {name: str(value) for name, value in values.items()}
-        super().__init__(message % self.values if self.values else message)
-
-
-class Conflict(ParcoursError):
-    status, slug, title = 409, "conflict", "Conflict"
-
-
-class SaidConflict(Conflict):
-    """A Conflict whose detail is `message % values`, the message and values kept so
-    that the console can say it in the reader's language; `extensions` are added to
-    the problem as they are (e.g. the taken key, numbers for API clients)."""
+    message: str
+    values: dict[str, str]
 
     def __init__(
         self, message: str, *, extensions: dict[str, Any] | None = None, **values: Any
     ) -> None:
         self.message = message
         self.values = {name: str(value) for name, value in values.items()}
-        super().__init__(message % self.values if self.values else message, **(extensions or {}))
+        detail = message % self.values if self.values else message
+        super().__init__(detail, **(extensions or {}))  # type: ignore[call-arg]
+
+
+class SaidForbidden(_Said, Forbidden):
+    """A Forbidden said in the reader's language (see `_Said`)."""
+
+
+class NotFound(ParcoursError):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class SaidNotFound(_Said, NotFound):
+    """A NotFound said in the reader's language (see `_Said`)."""
+
+
+class Conflict(ParcoursError):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class SaidConflict(_Said, Conflict):
+    """A Conflict said in the reader's language (see `_Said`)."""
 
 
 class PayloadTooLarge(ParcoursError):

@@ -25,22 +25,31 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from parcours.core.errors import FieldError, InvalidInput
+from parcours.core.errors import Refused, refusal
 from parcours.core.models import InstanceSecret
 
 KEY_ROW = "signing"  # the row of `instance_secrets` holding the key
 _SESSION_CACHE = "parcours.signing.secret"
+NOT_VALID = "This link is not valid: it was altered or cut."
+EXPIRED = "This link has expired: ask for a new one."
+# What a link's page says with `said(...)` in the reader's language (the customer's order,
+# consent confirmation and unsubscribe pages).
+MESSAGES = (NOT_VALID, EXPIRED)
 
 
-class InvalidToken(InvalidInput):
-    """A token that was altered, truncated or signed for another use."""
+class InvalidToken(Refused):
+    """A token that was altered, truncated or signed for another use; `detail` is also
+    its message, so that a page can say it in the reader's language."""
 
-    def __init__(self, detail: str = "This link is not valid: it was altered or cut.") -> None:
-        super().__init__(detail, [FieldError(detail, parameter="token")])
+    def __init__(self, detail: str = NOT_VALID) -> None:
+        super().__init__(detail, [refusal(detail, parameter="token")])
 
 
 class ExpiredToken(InvalidToken):
     """A well-signed token past its expiry."""
+
+    def __init__(self, detail: str = EXPIRED) -> None:
+        super().__init__(detail)
 
 
 def instance_secret(session: Session, now: datetime | None = None) -> bytes | None:
@@ -121,5 +130,5 @@ def verify(session: Session, now: datetime, purpose: str, token: str) -> dict[st
         raise InvalidToken()
     expiry = payload.pop("exp", None)
     if expiry is not None and now.timestamp() > expiry:
-        raise ExpiredToken("This link has expired: ask for a new one.")
+        raise ExpiredToken()
     return payload

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from parcours import stores
 from parcours.core.deps import DbSession
-from parcours.core.errors import Forbidden, ParcoursError, Refused, refusal
+from parcours.core.errors import ParcoursError, Refused, SaidForbidden, refusal
 from parcours.core.money import Money
 from parcours.core.pagination import Page
 from parcours.orders import lifecycle, pickup, return_requests, returns, service
@@ -41,13 +41,17 @@ CURSOR = "is not a cursor of this list"
 STEP_NOT_OFFERED = "This step is not one the page offers for this fulfilment; reload the page."
 TYPE_OR_SCAN = "Type the order number and its pickup code, or scan it."
 NO_UNIT = "Choose at least one unit to take back."
+NOT_YOUR_ORDER = "This order was neither sold at nor collected from one of your stores."
+NOT_YOUR_COUNTER = "You do not run the pickup counter of this store."
+NOT_YOUR_DESK = "You do not run the returns desk of this store."
 # What the services refuse, shown by these pages with `said(...)` in the reader's language.
 SERVICE_MESSAGES = (
     *service.MESSAGES, *lifecycle.MESSAGES, *pickup.MESSAGES, *returns.MESSAGES,
     *return_requests.MESSAGES,
 )  # fmt: skip
 CONSOLE_MSGIDS = (
-    NOT_A_CURSOR, CURSOR, STEP_NOT_OFFERED, TYPE_OR_SCAN, NO_UNIT, *SERVICE_MESSAGES,
+    NOT_A_CURSOR, CURSOR, STEP_NOT_OFFERED, TYPE_OR_SCAN, NO_UNIT,
+    NOT_YOUR_ORDER, NOT_YOUR_COUNTER, NOT_YOUR_DESK, *SERVICE_MESSAGES,
 )  # fmt: skip
 
 
@@ -74,13 +78,13 @@ def _visible(stmt: Select[Any], store_ids: list[uuid.UUID] | None) -> Select[Any
 
 
 def check_visible(session: Session, context: ConsoleContext, order: Order) -> None:
-    """Forbidden unless the viewer may see `order` (staff: one of their stores)."""
+    """SaidForbidden unless the viewer may see `order` (staff: one of their stores)."""
     store_ids = staff_store_ids(session, context)
     if store_ids is None:
         return
     stmt = _visible(select(Order.id).where(Order.id == order.id), store_ids)
     if session.scalar(stmt) is None:
-        raise Forbidden("This order was neither sold at nor collected from one of your stores.")
+        raise SaidForbidden(NOT_YOUR_ORDER)
 
 
 def _money(context: ConsoleContext) -> Any:
@@ -327,7 +331,7 @@ def hand_over(
     actor = _staff_actor(context)
     counter = next((c for c in _counter_stores(session, context) if c.code == store), None)
     if counter is None:
-        raise Forbidden("You do not run the pickup counter of this store.")
+        raise SaidForbidden(NOT_YOUR_COUNTER)
     scanned = pickup.parse_scan(scan.strip()) if scan.strip() else None
     number, typed = scanned if scanned else (order.strip(), code.strip())
     if not number or not typed:
@@ -410,7 +414,7 @@ async def take_back(request: Request, context: VerifiedConsole, session: DbSessi
         None,
     )
     if desk is None:
-        raise Forbidden("You do not run the returns desk of this store.")
+        raise SaidForbidden(NOT_YOUR_DESK)
     wanted = []
     for line in service.lines_of(session, order.id):
         quantity = str(form.get(f"quantity_{line.line_no}", "0")).strip() or "0"

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from parcours.core.audit import Actor
 from parcours.core.auth import resolve_session, user_actor
 from parcours.core.deps import ClockDep, DbSession, SettingsDep
-from parcours.core.errors import Forbidden
+from parcours.core.errors import SaidForbidden
 from parcours.core.i18n import (
     LANGUAGE_NAMES,
     format_local_datetime,
@@ -37,6 +37,13 @@ from parcours.core.models import User
 SESSION_COOKIE = "parcours_session"
 LANG_COOKIE = "parcours_lang"
 LOGIN_CSRF_COOKIE = "parcours_login_csrf"
+BAD_CSRF = (
+    "The form's security token is missing or does not match your session; "
+    "reload the page and try again."
+)
+ROLE_REFUSED = "Your role does not give access to this page."
+# The shell's refusals, said on the error page with `said(...)` in the reader's language.
+REFUSALS = (BAD_CSRF, ROLE_REFUSED)
 
 # Scripts only from our own static files; the inline style allowance is for ECharts and
 # HTMX, which set styles on elements they draw.
@@ -164,10 +171,7 @@ async def check_csrf(request: Request, context: ConsoleContext) -> None:
         form = await request.form()
         presented = str(form.get("csrf_token", ""))
     if not context.csrf_token or not hmac.compare_digest(presented, context.csrf_token):
-        raise Forbidden(
-            "The form's security token is missing or does not match your session; "
-            "reload the page and try again."
-        )
+        raise SaidForbidden(BAD_CSRF)
 
 
 async def verified_console(
@@ -183,11 +187,11 @@ VerifiedConsole = Annotated[ConsoleContext, Depends(verified_console)]
 
 
 def require_role(context: ConsoleContext, *roles: str) -> Actor:
-    """The acting user, if their role is one of `roles`; else `Forbidden`."""
+    """The acting user, if their role is one of `roles`; else `SaidForbidden`."""
     assert context.user is not None
     assert context.actor is not None
     if context.user.role not in roles:
-        raise Forbidden("Your role does not give access to this page.")
+        raise SaidForbidden(ROLE_REFUSED)
     return context.actor
 
 
