@@ -14,6 +14,7 @@ from __future__ import annotations
 from parcours import (
     analytics,
     catalog,
+    customers,
     engagement,
     journeys,
     loyalty,
@@ -103,4 +104,5 @@ def dynamic_msgids() -> set[str]:
         | orders.console_msgids()
         | catalog.console_msgids()
         | stores.console_msgids()
+        | customers.console_msgids()
     )

@@ -363,3 +363,24 @@ async def test_bad_and_expired_links_are_said_in_french(
     said = "Ce lien a expiré : demandez-en un nouveau."
     assert f'<p class="error" role="alert">{said}</p>' in expired.text
     assert "expired" not in expired.text
+
+
+async def test_a_confirmation_link_used_twice_is_said_in_french(
+    client: httpx.AsyncClient, db: Database, clock: ManualClock, tmp_path: Path
+) -> None:
+    lea = builders.add_customer(db, clock)
+    writer = builders.api_key(db, clock, "customers:write")
+    body = {
+        "consents": [
+            {"purpose": "marketing", "channel": "email", "granted": True, "source": "web_signup"}
+        ]
+    }
+    await client.post(f"/v1/customers/{lea}/consents", json=body, headers=auth(writer))
+    path = confirmation_path(mailbox(tmp_path)[0])
+    assert (await client.post(path)).status_code == 200
+    again = await client.post(path, headers={"Accept-Language": "fr"})
+    assert again.status_code == 409
+    said = "Cet abonnement a déjà été confirmé : le lien ne sert qu’une fois."
+    assert f'<p class="error" role="alert">{said}</p>' in again.text
+    english = await client.post(path, headers={"Accept-Language": "en"})
+    assert "This subscription was already confirmed: the link works only once." in english.text

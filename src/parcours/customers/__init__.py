@@ -106,6 +106,14 @@ def periodic_jobs(handlers: Sequence[PersonalDataHandler] = ()) -> list[Periodic
     return [retention_job(handlers), *profile_jobs()]
 
 
+def console_msgids() -> set[str]:
+    """Refusals this context's pages say in the reader's language (for the translation
+    tests)."""
+    from parcours.customers.consent import MESSAGES
+
+    return set(MESSAGES)
+
+
 __all__ = [
     "CHANNELS",
     "EVENT_CHANNELS",
@@ -135,6 +143,7 @@ __all__ = [
     "changed_profiles",
     "cli_app",
     "computed_traits",
+    "console_msgids",
     "contact_rows",
     "count_customers",
     "count_pending_matches",

@@ -33,7 +33,14 @@ from sqlalchemy.orm import Session, aliased
 from parcours.core import audit, signing
 from parcours.core.audit import Actor
 from parcours.core.db import bulk_insert
-from parcours.core.errors import Conflict, FieldError, InvalidInput, NotFound
+from parcours.core.errors import (
+    Conflict,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    SaidConflict,
+    SaidNotFound,
+)
 from parcours.core.i18n import SUPPORTED_LOCALES, translations
 from parcours.core.ids import new_id
 from parcours.core.mail import Mailer, OutgoingEmail, mailer_for
@@ -48,6 +55,10 @@ CHANNELS = ("email", "sms", "push", "phone", "post")
 DOUBLE_OPT_IN = frozenset({("marketing", "email")})
 
 CONFIRM_SIGNING = "consent-confirmation"
+# What the confirmation page says, in the reader's language (`said()`).
+NO_REQUEST = "This confirmation link no longer matches a request: ask for a new one."
+CONFIRMED_ONCE = "This subscription was already confirmed: the link works only once."
+MESSAGES = (NO_REQUEST, CONFIRMED_ONCE)
 UNSUBSCRIBE_SIGNING = "unsubscribe"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _EVIDENCE_KEYS = 20
@@ -616,11 +627,11 @@ def _usable_request(session: Session, now: datetime, token: str) -> ConsentConfi
         raise signing.InvalidToken() from None
     row = session.get(ConsentConfirmation, request_id)
     if row is None:
-        raise NotFound("This confirmation link no longer matches a request: ask for a new one.")
+        raise SaidNotFound(NO_REQUEST)
     if row.confirmed_at is not None:
-        raise Conflict("This subscription was already confirmed: the link works only once.")
+        raise SaidConflict(CONFIRMED_ONCE)
     if row.expires_at < now:
-        raise signing.ExpiredToken("This link has expired: ask for a new one.")
+        raise signing.ExpiredToken()
     return row
 
 
