@@ -230,6 +230,9 @@ async def test_a_seller_cannot_browse_customers_by_name_or_id(
     direct = await client.get(f"/console/clienteling/{profile_id}", headers=HTML)
     assert direct.status_code == 403
     assert "exact email, phone" in direct.text
+    french = {**HTML, "Accept-Language": "fr"}
+    said = await client.get(f"/console/clienteling/{profile_id}", headers=french)
+    assert "son e-mail, son téléphone, sa carte de fidélité" in said.text
 
 
 async def test_a_seller_sees_the_customers_of_their_store_and_finds_others_for_a_while(

@@ -110,8 +110,9 @@ def console_msgids() -> set[str]:
     """Refusals this context's pages say in the reader's language (for the translation
     tests)."""
     from parcours.customers.consent import MESSAGES
+    from parcours.customers.profiles import STAFF_SEARCH_FIRST
 
-    return set(MESSAGES)
+    return {*MESSAGES, STAFF_SEARCH_FIRST}
 
 
 __all__ = [

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from parcours import stores
 from parcours.core import audit
 from parcours.core.audit import Actor
-from parcours.core.errors import FieldError, Forbidden, InvalidInput, NotFound
+from parcours.core.errors import FieldError, InvalidInput, NotFound, SaidForbidden
 from parcours.core.models import AuditEntry
 from parcours.core.money import Money
 from parcours.core.pagination import MAX_LIMIT, Page, decode_cursor, encode_cursor
@@ -49,6 +49,10 @@ NAME_PREFIX_MIN = 2
 # How long a staff member may come back to a customer they found by exact identifier.
 CLIENTELING_PASS = timedelta(hours=4)
 FOUND_BY_IDENTIFIER = "customer.found_by_identifier"
+STAFF_SEARCH_FIRST = (
+    "Store staff open a customer by searching their exact email, phone, loyalty card or "
+    "customer number, or when their preferred store is yours."
+)
 # Roles that see every profile in full; store staff get the clienteling view only.
 HEAD_OFFICE = ("admin", "marketer")
 LAST_PURCHASES = 5
@@ -412,10 +416,7 @@ def clienteling_access(
     )
     if found is not None:
         return "identifier"
-    raise Forbidden(
-        "Store staff open a customer by searching their exact email, phone, loyalty card or "
-        "customer number, or when their preferred store is yours."
-    )
+    raise SaidForbidden(STAFF_SEARCH_FIRST)
 
 
 def last_purchases(
