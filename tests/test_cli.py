@@ -9,6 +9,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
+
+from parcours.core.clock import ManualClock
+from parcours.core.db import Database
+from parcours.core.errors import InvalidInput
+from parcours.core.migrate import upgrade
+from tests import builders
 
 
 def parcours(
@@ -116,19 +123,25 @@ def test_the_worker_reports_its_consumers(tmp_path: Path) -> None:
     assert parcours(tmp_path, "worker", "--status").returncode == 0
 
 
-def test_serve_runs_several_processes_on_one_port(tmp_path: Path) -> None:
-    assert parcours(tmp_path, "init").returncode == 0
-    created = parcours(tmp_path, "keys", "create", "--name", "site", "--kind", "write")
-    key = created.stdout.strip().splitlines()[-1]
-    refused = parcours(tmp_path, "serve", "--processes", "2", "--worker")
-    assert refused.returncode == 1
-    assert "parcours worker" in refused.stderr
+def test_serve_with_processes_refuses_in_process_consumers(tmp_path: Path) -> None:
+    from parcours.cli import app
 
+    refused = CliRunner().invoke(app, ["serve", "--processes", "2", "--worker"])
+    assert isinstance(refused.exception, InvalidInput)  # `parcours` prints it, exit 1
+    assert "run `parcours worker` alongside" in refused.exception.detail
+
+
+def test_serve_runs_several_processes_on_one_port(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    db = Database.connect(f"sqlite:///{data / 'parcours.db'}")
+    upgrade(db)
+    key = builders.api_key(db, ManualClock(builders.utc(2026, 3, 14, 9, 0)), kind="write")
+    db.dispose()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     environment = {k: v for k, v in os.environ.items() if not k.startswith("PARCOURS_")}
-    environment["PARCOURS_DATA_DIR"] = str(tmp_path / "data")
+    environment["PARCOURS_DATA_DIR"] = str(data)
     command = [sys.executable, "-m", "parcours", "serve", "--processes", "2", "--port", str(port)]
     server = subprocess.Popen(
         command, env=environment, cwd=tmp_path, stderr=subprocess.PIPE, text=True

@@ -29,17 +29,17 @@ def run_server(
     from parcours.app import create_app
     from parcours.core.logs import configure_logging
 
+    if processes > 1 and worker:
+        raise InvalidInput(
+            "--worker runs the event consumers inside the server, which needs one "
+            "process; with --processes, run `parcours worker` alongside instead."
+        )
     settings = CliState.settings()
     db = CliState.database()  # checks the database and its schema before serving
     configure_logging(settings.log_level, settings.log_format)
     bind_host, bind_port = host or settings.host, port or settings.port
     say = Console(stderr=True).print
     if processes > 1:
-        if worker:
-            raise InvalidInput(
-                "--worker runs the event consumers inside the server, which needs one "
-                "process; with --processes, run `parcours worker` alongside instead."
-            )
         db.dispose()
         say(f"Parcours console: http://{bind_host}:{bind_port}/console/ ({processes} processes)")
         if settings.worker_in_process:
