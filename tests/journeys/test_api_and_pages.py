@@ -10,6 +10,7 @@ import pytest
 
 from parcours.core.clock import ManualClock
 from parcours.core.db import Database
+from parcours.journeys.ready_made import JOURNEYS
 from tests import builders
 from tests.journeys.helpers import template
 from tests.web.test_console import HTML, csrf_in, log_in
@@ -152,7 +153,7 @@ async def test_the_ready_made_journeys_are_installed_from_the_console_in_draft(
             follow_redirects=True,
         )  # fmt: skip
     assert shown.status_code == 200
-    assert shown.text.count("<tr data-journey=") == 7
+    assert shown.text.count("<tr data-journey=") == len(JOURNEYS)
     assert 'data-journey="abandoned-cart"' in shown.text
     forged = await client.post(
         "/console/activation/journeys/ready-made", data={"csrf_token": "x"}, headers=HTML

@@ -76,3 +76,20 @@ def test_birthday_mails_a_unique_code_valid_thirty_days(db: Database, clock: Man
     assert len(codes) == 2
     assert len(set(codes)) == 2
     assert stats(db, "birthday")["code"][2] == 2
+
+
+def test_tier_upgrade_congratulates_a_member_moving_up_but_not_down(
+    db: Database, clock: ManualClock
+) -> None:
+    _install(db, clock, "tier-upgrade")
+    person(db, clock)
+    track(db, clock.now(), "Loyalty Tier Changed", from_tier="bronze", to_tier="silver",
+          direction="up")  # fmt: skip
+    track(db, clock.now() + timedelta(minutes=1), "Loyalty Tier Changed", from_tier="silver",
+          to_tier="bronze", direction="down")  # fmt: skip
+    worker = Worker(db, clock)
+    worker.run()
+    worker.run()
+    assert len(worker.box.emails) == 1
+    assert "palier supérieur" in worker.box.emails[0].text
+    assert stats(db, "tier-upgrade")["_"][0] == 1

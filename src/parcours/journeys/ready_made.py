@@ -78,6 +78,13 @@ TEMPLATES: dict[str, tuple[str, dict[str, str]]] = {
         "Merci de nous avoir rejoints. Votre code de bienvenue : {{ promo_code }}.",
         "Thank you for joining us. Your welcome code: {{ promo_code }}.",
     )),
+    "tier-upgrade": ("email", _email(
+        "Vous passez au palier supérieur", "You moved up a tier",
+        "Merci de votre fidélité : vos achats vous font passer au palier supérieur de notre "
+        "programme. Vos nouveaux avantages valent en ligne comme en magasin.",
+        "Thank you for your loyalty: your purchases move you up a tier in our programme. "
+        "Your new benefits apply online and in store alike.",
+    )),
     "win-back": ("email", _email(
         "Vous nous manquez", "We miss you",
         "Voici {{ promo_code }} pour votre prochain achat.",
@@ -170,6 +177,12 @@ JOURNEYS: dict[str, tuple[str, dict[str, Any]]] = {
             _send("send-welcome", "welcome"),
         ],
         "reentry": {"mode": "never"},
+    }),
+    "tier-upgrade": ("Palier supérieur / Tier upgrade", {
+        "trigger": {"type": "event", "event": "Loyalty Tier Changed",
+                    "properties": {"direction": "up"}},
+        "steps": [_send("send-congrats", "tier-upgrade")],
+        "reentry": {"mode": "always"},
     }),
     "win-back": ("Reconquête / Win-back", {
         "trigger": {"type": "segment_entered", "segment": WIN_BACK_SEGMENT},
