@@ -109,8 +109,6 @@ class PreparedEvent:
     traits: Mapping[str, Any] = field(default_factory=dict)  # identify traits
     # properties, traits and context as stored: compact JSON text
     texts: tuple[str | None, str | None, str | None] = (None, None, None)
-    # (kind, normalised value, field) of each identifier it carries, noted by `ingest`
-    identifiers: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -764,10 +762,7 @@ def ingest(
     bulk INSERT … ON CONFLICT DO NOTHING, and identity in one `observe` call.
     """
     refused = list(rejected)
-    unique = _unique_messages(events)
-    # Pure work before the first query: on SQLite that query takes the write lock.
-    _note_identifiers(unique)
-    kept = _resolve_stores(session, unique, refused)
+    kept = _resolve_stores(session, _unique_messages(events), refused)
     kept = _drop_erased(session, kept, refused)
     stored = _insert(session, source_id, kept)
     observations = _observations(e for e in kept if e.row["message_id"] in stored)
@@ -839,13 +834,6 @@ def _resolve_stores(
     return kept
 
 
-def _note_identifiers(events: list[PreparedEvent]) -> None:
-    """Set each event's `identifiers`, normalising each distinct value once."""
-    normalised: dict[tuple[str, str], str | None] = {}
-    for event in events:
-        event.identifiers = _identity_pairs(event, normalised)
-
-
 def _identity_pairs(
     event: PreparedEvent, normalised: dict[tuple[str, str], str | None]
 ) -> list[tuple[str, str, str]]:
@@ -881,15 +869,16 @@ def _drop_erased(
     session: Session, events: list[PreparedEvent], refused: list[Rejection]
 ) -> list[PreparedEvent]:
     """Refuse events carrying an identifier of an erased person (one privacy call)."""
-    wanted = {(kind, value) for e in events for kind, value, _ in e.identifiers}
+    normalised: dict[tuple[str, str], str | None] = {}
+    per_event = [_identity_pairs(e, normalised) for e in events]
+    wanted = {(kind, value) for pairs in per_event for kind, value, _ in pairs}
     if not wanted:
         return events
     erased = privacy.erased_identifiers(session, wanted)
     if not erased:
         return events
     kept = []
-    for event in events:
-        pairs = event.identifiers
+    for event, pairs in zip(events, per_event, strict=True):
         blocked = next((where for kind, value, where in pairs if (kind, value) in erased), None)
         if blocked is None:
             kept.append(event)
@@ -1090,6 +1079,13 @@ def _observation(event: PreparedEvent) -> identity.Observation | None:
     )
 
 
+def _source(db: Database, key: str | None, body: Body) -> uuid.UUID:
+    """The sender's key id (the key presented in a header, else the body's `writeKey`),
+    read in a transaction of its own."""
+    with db.transaction() as session:
+        return authenticate_source(session, key or body_write_key(body))
+
+
 def track_batch(db: Database, now: datetime, key: str | None, body: Body) -> IngestResult:
     """`/v1/batch`: authenticate the key (presented in a header, else the body's
     `writeKey`), store the good events, report the bad ones (see `prepare_batch`).
@@ -1098,8 +1094,7 @@ def track_batch(db: Database, now: datetime, key: str | None, body: Body) -> Ing
     holds the write lock from its start, and other server processes can write while
     this one checks its events.
     """
-    with db.transaction() as session:
-        source_id = authenticate_source(session, key or body_write_key(body))
+    source_id = _source(db, key, body)
     events, rejected = prepare_batch(body, now)
     with db.transaction() as session:
         return ingest(session, now, source_id, events, rejected)
@@ -1122,8 +1117,7 @@ def ingest_messages(
 def track_one(db: Database, now: datetime, key: str | None, kind: str, body: Body) -> IngestResult:
     """`/v1/track`, `/v1/identify`, …: store one event of call type `kind`, or raise
     `InvalidInput` pointing at what is wrong with it (steps as in `track_batch`)."""
-    with db.transaction() as session:
-        source_id = authenticate_source(session, key or body_write_key(body))
+    source_id = _source(db, key, body)
     event = prepare_single(body, kind, now)
     with db.transaction() as session:
         result = ingest(session, now, source_id, [event])
