@@ -399,9 +399,7 @@ def handle_order_event(session: Session, row: OutboxEvent) -> None:
         return
     # Under the order's Segment ids, which the identity graph ties to the member; keyed
     # on the order event, so that a replay writes it once.
-    ids, _ = orders.segment_ids(
-        session, order.anonymous_id or f"order-{order.number}", order.customer_id
-    )
+    ids, _ = orders.order_segment_ids(session, order)
     message = {
         "type": "track",
         "event": TIER_CHANGED,

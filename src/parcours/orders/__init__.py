@@ -44,7 +44,7 @@ from parcours.orders.service import (
     ORDER_REFUNDED,
     find_order,
     get_order,
-    segment_ids,
+    order_segment_ids,
     tracking_consumer,
 )
 
@@ -102,9 +102,9 @@ __all__ = [
     "open_cart_lines",
     "open_carts",
     "order_facts",
+    "order_segment_ids",
     "personal_data_handler",
     "sales_line_facts",
-    "segment_ids",
     "set_promotion_hook",
     "settled_orders",
     "tracking_consumer",

@@ -347,12 +347,16 @@ def segment_ids(
     return ids, traits
 
 
+def order_segment_ids(session: Session, order: Order) -> tuple[dict[str, str], dict[str, str]]:
+    """`segment_ids` of an order's events: its anonymous id (or one made from its number)
+    and the buyer's user id, or their profile's email or phone."""
+    return segment_ids(session, order.anonymous_id or f"order-{order.number}", order.customer_id)
+
+
 def _who(session: Session, order: Order) -> tuple[dict[str, str], dict[str, str]]:
     """The Segment ids of the order's events, and the traits that tie them to the buyer's
     profile when no user id does (its email or phone, else the order's own)."""
-    ids, traits = segment_ids(
-        session, order.anonymous_id or f"order-{order.number}", order.customer_id
-    )
+    ids, traits = order_segment_ids(session, order)
     if "userId" not in ids and not traits and order.erased_at is None:
         traits = {k: v for k, v in (("email", order.email), ("phone", order.phone)) if v}
     return ids, traits
