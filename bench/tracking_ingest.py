@@ -389,15 +389,33 @@ def _no_identity(session: Session, now: datetime, observations: Any) -> list[Non
 def configured(phase: Phase) -> Iterator[None]:
     """Swap in the phase's insert strategy and identity step, then restore them."""
     observe = identity.observe
-    if phase.insert == "per_event":
-        tracking._insert = _insert_one_by_one
-    if not phase.identity:
-        identity.observe = _no_identity  # type: ignore[assignment]
+    _swap_in(phase)
     try:
         yield
     finally:
         tracking._insert = BULK_INSERT
         identity.observe = observe
+
+
+def _swap_in(phase: Phase) -> None:
+    if phase.insert == "per_event":
+        tracking._insert = _insert_one_by_one
+    if not phase.identity:
+        identity.observe = _no_identity  # type: ignore[assignment]
+
+
+def _headers(key: str) -> dict[str, str]:
+    """The write key in HTTP Basic, as Segment libraries send it."""
+    basic = base64.b64encode(f"{key}:".encode()).decode()
+    return {"Authorization": f"Basic {basic}", "Content-Type": "application/json"}
+
+
+async def _post(client: httpx.AsyncClient, body: bytes, headers: dict[str, str]) -> None:
+    """Post one batch; a refusal or a rejected event stops the run."""
+    response = await client.post("/v1/batch", content=body, headers=headers)
+    answer = response.json()
+    if response.status_code != 200 or answer["rejected"]:
+        raise BenchmarkError(f"/v1/batch answered {response.status_code}: {answer}")
 
 
 async def _post_all(
@@ -411,8 +429,7 @@ async def _post_all(
         log_level="WARNING",
     )
     app = create_app(settings, db)  # the real clock: the log grows in time order
-    basic = base64.b64encode(f"{key}:".encode()).decode()
-    headers = {"Authorization": f"Basic {basic}", "Content-Type": "application/json"}
+    headers = _headers(key)
     transport = httpx.ASGITransport(app=app)
     elapsed = []
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
@@ -420,10 +437,7 @@ async def _post_all(
         await client.post("/v1/batch", content=WARM_UP, headers=headers)
         started, cpu = time.perf_counter(), time.process_time()
         for body in bodies:
-            response = await client.post("/v1/batch", content=body, headers=headers)
-            answer = response.json()
-            if response.status_code != 200 or answer["rejected"]:
-                raise BenchmarkError(f"/v1/batch answered {response.status_code}: {answer}")
+            await _post(client, body, headers)
             elapsed.append(time.perf_counter() - started)
         return elapsed, time.process_time() - cpu
 
@@ -435,18 +449,12 @@ _PHASE_ENV = "PARCOURS_BENCH_PHASE"
 
 
 def served_app() -> FastAPI:
-    """The app of each server process (uvicorn factory): the phase named in the
-    environment configured, as `configured` does in-process."""
+    """The app of each server process (uvicorn factory), with the phase named in the
+    environment swapped in for the life of the process."""
     from parcours.runtime import served_app as parcours_app
 
-    phase = next(p for p in PHASES if p.name == os.environ[_PHASE_ENV])
-    swap = configured(phase)
-    swap.__enter__()
-    _KEPT.append(swap)  # for the life of the process (a lost one would restore)
+    _swap_in(next(p for p in PHASES if p.name == os.environ[_PHASE_ENV]))
     return parcours_app()
-
-
-_KEPT: list[Any] = []
 
 
 def _process_cpu(pid: int) -> float:
@@ -499,8 +507,7 @@ def _post_served(
 async def _post_over_tcp(
     url: str, key: str, bodies: list[bytes], server: subprocess.Popen[bytes], connections: int
 ) -> tuple[list[float], float]:
-    basic = base64.b64encode(f"{key}:".encode()).decode()
-    headers = {"Authorization": f"Basic {basic}", "Content-Type": "application/json"}
+    headers = _headers(key)
     # A new connection per request: the kernel spreads them over the server processes.
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=0)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=300) as client:
@@ -524,10 +531,7 @@ async def _post_over_tcp(
 
         async def send() -> None:
             for body in pending:
-                response = await client.post("/v1/batch", content=body, headers=headers)
-                answer = response.json()
-                if response.status_code != 200 or answer["rejected"]:
-                    raise BenchmarkError(f"/v1/batch answered {response.status_code}: {answer}")
+                await _post(client, body, headers)
                 elapsed.append(time.perf_counter() - started)
 
         await asyncio.gather(*(send() for _ in range(connections)))
