@@ -190,9 +190,11 @@ async def test_double_opt_in_from_the_email_to_the_public_page(
     assert f'<p class="error" role="alert">{said}</p>' in french.text
 
 
-async def test_bad_and_expired_confirmation_links_say_so(
+async def _signed_up(
     client: httpx.AsyncClient, db: Database, clock: ManualClock, tmp_path: Path
-) -> None:
+) -> tuple[uuid.UUID, str]:
+    """A customer who asked for marketing email on the web, and the path of the
+    confirmation link mailed to them."""
     lea = builders.add_customer(db, clock)
     writer = builders.api_key(db, clock, "customers:write")
     body = {
@@ -201,7 +203,13 @@ async def test_bad_and_expired_confirmation_links_say_so(
         ]
     }
     await client.post(f"/v1/customers/{lea}/consents", json=body, headers=auth(writer))
-    path = confirmation_path(mailbox(tmp_path)[0])
+    return lea, confirmation_path(mailbox(tmp_path)[0])
+
+
+async def test_bad_and_expired_confirmation_links_say_so(
+    client: httpx.AsyncClient, db: Database, clock: ManualClock, tmp_path: Path
+) -> None:
+    _, path = await _signed_up(client, db, clock, tmp_path)
     bad = await client.post(path[:-3] + "xyz", params={"lang": "en"})
     assert bad.status_code == 422
     assert "not valid" in bad.text
@@ -339,15 +347,7 @@ async def test_store_staff_cannot_see_the_consent_panel(
 async def test_bad_and_expired_links_are_said_in_french(
     client: httpx.AsyncClient, db: Database, clock: ManualClock, tmp_path: Path
 ) -> None:
-    lea = builders.add_customer(db, clock)
-    writer = builders.api_key(db, clock, "customers:write")
-    body = {
-        "consents": [
-            {"purpose": "marketing", "channel": "email", "granted": True, "source": "web_signup"}
-        ]
-    }
-    await client.post(f"/v1/customers/{lea}/consents", json=body, headers=auth(writer))
-    path = confirmation_path(mailbox(tmp_path)[0])
+    lea, path = await _signed_up(client, db, clock, tmp_path)
     with db.transaction() as session:
         url = customers.unsubscribe_url(session, clock.now(), "http://parcours.test", lea)
     unsubscribe = url.removeprefix("http://parcours.test")

@@ -50,16 +50,21 @@ async def test_a_marketer_creates_a_promotion_generates_codes_and_downloads_them
     assert all(c.startswith("SP") for c in lines[1:])
 
 
-async def test_store_staff_look_up_a_member_and_give_a_reward_in_french(
-    shop: Shop, client: httpx.AsyncClient
-) -> None:
+def _member_with_a_reward(shop: Shop, points: int) -> None:
+    """A 100-point reward ("five": 5 € off) and the shop's customer holding `points`."""
     assert shop.customer_id is not None
     with shop.db.transaction() as session:
         programme.add_reward(session, shop.clock.now(), {
             "key": "five", "name_fr": "5 € offerts", "name_en": "5 € off", "points_cost": 100,
             "kind": "discount", "amount_off": 500,
         })  # fmt: skip
-        programme.award_points(session, shop.clock.now(), shop.customer_id, 120, "gift", "g")
+        programme.award_points(session, shop.clock.now(), shop.customer_id, points, "gift", "g")
+
+
+async def test_store_staff_look_up_a_member_and_give_a_reward_in_french(
+    shop: Shop, client: httpx.AsyncClient
+) -> None:
+    _member_with_a_reward(shop, points=120)
     builders.user(shop.db, shop.clock, "sam", role="staff")
     await log_in(client, "sam")
     french = {**HTML, "Accept-Language": "fr"}
@@ -121,13 +126,7 @@ async def test_the_offers_page_keeps_the_refusals_in_english_for_an_english_read
 async def test_the_loyalty_page_says_a_taken_key_a_bad_kind_and_short_points_in_french(
     shop: Shop, client: httpx.AsyncClient
 ) -> None:
-    assert shop.customer_id is not None
-    with shop.db.transaction() as session:
-        programme.add_reward(session, shop.clock.now(), {
-            "key": "five", "name_fr": "5 € offerts", "name_en": "5 € off", "points_cost": 100,
-            "kind": "discount", "amount_off": 500,
-        })  # fmt: skip
-        programme.award_points(session, shop.clock.now(), shop.customer_id, 20, "gift", "g")
+    _member_with_a_reward(shop, points=20)
     builders.user(shop.db, shop.clock, "mia", role="marketer")
     await log_in(client, "mia")
     page = await client.get(LOYALTY, headers=FRENCH)
