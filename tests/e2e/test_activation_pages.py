@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from parcours import customers
 from parcours.app import create_app
@@ -139,7 +140,7 @@ def test_a_marketer_builds_previews_and_saves_a_segment_in_french(
 
     page.fill("input[name=operator_0]", "eq")
     page.get_by_role("button", name="Aperçu").click()
-    assert page.locator("#preview").get_attribute("data-count") == "2"
+    expect(page.locator("#preview")).to_have_attribute("data-count", "2")
     assert page.locator("#preview").inner_text().startswith("2 profils")
     sample = page.locator("#preview + ul li").all_inner_texts()
     assert sorted(sample) == ["Léa Martin", "Zoé Martin"]
@@ -269,7 +270,7 @@ def test_store_staff_find_a_member_and_give_a_reward_in_french(
     assert page.locator("[data-tier]").inner_text() == "Bronze"
     page.select_option("select[name=reward]", "five-euros")
     page.get_by_role("button", name="Remettre la récompense").click()
-    assert page.locator("[data-given]").is_visible()
+    expect(page.locator("[data-given]")).to_be_visible()
     assert page.locator("[data-balance]").inner_text() == "30"
     assert page.locator("input[name=points_cost]").count() == 0  # staff do not edit rewards
 

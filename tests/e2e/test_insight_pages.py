@@ -34,7 +34,7 @@ def test_a_marketer_reads_the_dashboards_and_drills_down_to_a_store(
     page.locator("#store-chart canvas").wait_for()
     assert "€230.00" in page.locator("#kpi-tiles").inner_text()
     page.locator("table[data-table=stores]").get_by_role("link", name="PAR-1").click()
-    assert "store=PAR-1" in page.url
+    page.wait_for_url(lambda url: "store=PAR-1" in url)
     assert "€100.00" in page.locator("#kpi-tiles").inner_text()
     page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
 
