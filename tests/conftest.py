@@ -137,3 +137,20 @@ def _promotion_hook_restored() -> Iterator[None]:
     orders.set_promotion_hook(orders.NoPromotions())
     yield
     orders.set_promotion_hook(orders.NoPromotions())
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashing() -> Iterator[None]:
+    """Argon2id at its lowest cost for the run. With the production parameters a hash
+    and a check take about 0.2 s each, paid by every test that creates a user and logs
+    in; what the tests check (argon2id hashes, wrong passwords refused, the timing
+    equaliser) does not depend on the cost. Subprocess tests keep the real parameters."""
+    from argon2 import PasswordHasher
+
+    from parcours.core import auth
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=256, parallelism=1))
+        auth._dummy_hash.cache_clear()
+        yield
+    auth._dummy_hash.cache_clear()
