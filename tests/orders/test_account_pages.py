@@ -150,7 +150,7 @@ async def test_the_customer_reads_the_refusals_of_their_page_in_french(
     assert late.status_code == 409
     assert (
         f"La commande {placed.number} ne peut pas être annulée : 1 préparation(s) déjà "
-        "delivered. Reprenez les articles par un retour." in late.text
+        "dans l’état : livrée. Reprenez les articles par un retour." in late.text
     )
 
 

@@ -236,7 +236,7 @@ async def test_the_order_page_says_its_refusals_in_french(
     assert late.status_code == 409
     assert (
         f"La commande {placed.number} ne peut pas être annulée : 1 préparation(s) déjà "
-        "delivered. Reprenez les articles par un retour." in late.text
+        "dans l’état : livrée. Reprenez les articles par un retour." in late.text
     )
     listing = await client.get("/console/commerce/orders", params={"cursor": "x"}, headers=FRENCH)
     assert listing.status_code == 422

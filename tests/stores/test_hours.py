@@ -29,7 +29,7 @@ def paris(*args: int) -> datetime:
 def test_overlapping_ranges_are_refused_with_a_pointer_at_the_day() -> None:
     errors = validate_weekly_hours({"tue": [["09:00", "12:30"], ["12:00", "18:00"]]})
     assert [e.pointer for e in errors] == ["#/opening_hours/tue/1"]
-    assert "on tue" in errors[0].detail
+    assert "on Tuesday" in errors[0].detail
     assert "overlaps" in errors[0].detail
     assert "09:00-12:30" in errors[0].detail
 

@@ -229,7 +229,7 @@ async def test_the_store_page_says_its_refusals_in_french(
         "<code>#/phone</code> n’est pas un numéro de téléphone",
         "<code>#/services</code> service inconnu &#39;teleport&#39; ; choisissez parmi",
         "<code>#/opening_hours/mon/0</code> doit être une paire [&#34;HH:MM&#34;, &#34;HH:MM&#34;]",
-        "<code>#/opening_hours/tue/1</code> tue : la plage nº 1 (12:00-19:00) chevauche la "
+        "<code>#/opening_hours/tue/1</code> mardi : la plage nº 1 (12:00-19:00) chevauche la "
         "plage nº 0 (09:30-12:30)",
         "<code>#/opening_hours/wed/0</code> ouvre à 19:00 mais ferme à 09:00 : l’ouverture doit "
         "venir en premier",

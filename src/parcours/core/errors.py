@@ -32,12 +32,31 @@ class FieldError:
         return out
 
 
+class Term(str):
+    """Words of the product's own vocabulary (statuses, fulfilment modes, weekdays) given
+    as a value of a said error: the English `detail` shows them as they are, and the
+    console says each word in the reader's language (`web.console.said`). Several words
+    are shown joined with commas."""
+
+    words: tuple[str, ...]
+
+    def __new__(cls, *words: str) -> Term:
+        term = super().__new__(cls, ", ".join(words))
+        term.words = words
+        return term
+
+
+def _shown(values: Mapping[str, Any]) -> dict[str, str]:
+    """Values as text for `message % values`; a Term stays one."""
+    return {name: v if isinstance(v, Term) else str(v) for name, v in values.items()}
+
+
 def refusal(
     message: str, *, pointer: str | None = None, parameter: str | None = None, **values: Any
 ) -> FieldError:
     """A FieldError whose `detail` is `message % values` (English), the message and
     values kept for the console's translation."""
-    shown = {name: str(value) for name, value in values.items()}
+    shown = _shown(values)
     detail = message % shown if shown else message
     return FieldError(detail, pointer, parameter, message, shown)
 
@@ -111,7 +130,7 @@ class Refused(InvalidInput):
     ) -> None:
         super().__init__(detail, errors)
         self.message = message or detail
-        self.values = {name: str(value) for name, value in values.items()}
+        self.values = _shown(values)
 
 
 class Unauthenticated(ParcoursError):
@@ -135,7 +154,7 @@ class _Said:
         self, message: str, *, extensions: dict[str, Any] | None = None, **values: Any
     ) -> None:
         self.message = message
-        self.values = {name: str(value) for name, value in values.items()}
+        self.values = _shown(values)
         detail = message % self.values if self.values else message
         super().__init__(detail, **(extensions or {}))  # type: ignore[call-arg]
 

@@ -26,7 +26,14 @@ from sqlalchemy.orm.attributes import set_committed_value
 from parcours import inventory
 from parcours.core.clock import Clock
 from parcours.core.db import Database
-from parcours.core.errors import Conflict, FieldError, InvalidInput, NotFound, SaidConflict
+from parcours.core.errors import (
+    Conflict,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    SaidConflict,
+    Term,
+)
 from parcours.core.events import PeriodicJob
 from parcours.orders import payments
 from parcours.orders.models import (
@@ -129,10 +136,10 @@ def _refuse(fulfilment: Fulfilment, to_status: str) -> Conflict:
     return SaidConflict(
         CANNOT_GO if allowed else CLOSED,
         extensions={"current": fulfilment.status, "requested": to_status, "allowed": allowed},
-        mode=fulfilment.mode,
-        current=fulfilment.status,
-        requested=to_status,
-        allowed=", ".join(allowed),
+        mode=Term(fulfilment.mode),
+        current=Term(fulfilment.status),
+        requested=Term(to_status),
+        allowed=Term(*allowed),
     )
 
 
@@ -336,7 +343,7 @@ def cancel_order(
             extensions={"handed_over": [str(f.id) for f in gone]},
             number=order.number,
             count=len(gone),
-            statuses=", ".join(sorted({f.status for f in gone})),
+            statuses=Term(*sorted({f.status for f in gone})),
         )
     for fulfilment in rows:
         if fulfilment.status in OPEN:

@@ -17,9 +17,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from parcours.core.errors import FieldError, refusal
+from parcours.core.errors import FieldError, Term, refusal
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Their names, as messages say them (and the console translates them).
+DAY_NAMES = {
+    "mon": "Monday", "tue": "Tuesday", "wed": "Wednesday", "thu": "Thursday",
+    "fri": "Friday", "sat": "Saturday", "sun": "Sunday",
+}  # fmt: skip
 HH_MM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 SEARCH_DAYS = 400  # a store closed for works over a year shows no next opening
 EPSILON = timedelta(microseconds=1)
@@ -45,8 +50,9 @@ def _parse_time(value: Any) -> time | None:
     return time(int(match.group(1)), int(match.group(2))) if match else None
 
 
-def validate_ranges(ranges: Any, pointer: str) -> list[FieldError]:
-    """Problems with one day's ranges ([["09:30", "12:30"], ...]), as pointers into them."""
+def validate_ranges(ranges: Any, pointer: str, day: str) -> list[FieldError]:
+    """Problems with one day's ranges ([["09:30", "12:30"], ...]), as pointers into them;
+    `day` names the day in messages."""
     if not isinstance(ranges, list):
         return [FieldError('must be a list of ["HH:MM", "HH:MM"] ranges', pointer=pointer)]
     errors: list[FieldError] = []
@@ -66,12 +72,11 @@ def validate_ranges(ranges: Any, pointer: str) -> list[FieldError]:
     parsed.sort(key=lambda item: item[1])
     for (i, (_, first_close)), (j, (second_open, _)) in itertools.pairwise(parsed):
         if second_open < first_close:
-            label = pointer.rsplit("/", 1)[-1]
             errors.append(
                 refusal(
                     OVERLAP,
                     pointer=f"{pointer}/{j}",
-                    day=label,
+                    day=day,
                     later=j,
                     later_range=f"{ranges[j][0]}-{ranges[j][1]}",
                     earlier=i,
@@ -92,7 +97,7 @@ def validate_weekly_hours(hours: Any, pointer: str = "#/opening_hours") -> list[
                 FieldError(f"unknown weekday {day!r}; use one of {', '.join(WEEKDAYS)}", pointer)
             )
             continue
-        errors.extend(validate_ranges(ranges, f"{pointer}/{day}"))
+        errors.extend(validate_ranges(ranges, f"{pointer}/{day}", Term(DAY_NAMES[day])))
     return errors
 
 

@@ -271,7 +271,9 @@ def validate_exception(row: Mapping[str, Any], pointer: str = "#") -> list[Field
             )
         )
     else:
-        errors.extend(validate_ranges(hours, f"{pointer}/hours"))
+        day = row.get("day")
+        named = day.isoformat() if isinstance(day, date) else "that day"
+        errors.extend(validate_ranges(hours, f"{pointer}/hours", named))
     if len(str(row.get("label") or "")) > 120:
         errors.append(refusal(LABEL_TOO_LONG, pointer=f"{pointer}/label"))
     return errors

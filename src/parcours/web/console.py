@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from parcours.core.audit import Actor
 from parcours.core.auth import resolve_session, user_actor
 from parcours.core.deps import ClockDep, DbSession, SettingsDep
-from parcours.core.errors import SaidForbidden
+from parcours.core.errors import SaidForbidden, Term
 from parcours.core.i18n import (
     LANGUAGE_NAMES,
     format_local_datetime,
@@ -71,11 +71,18 @@ def _ngettext(singular: str, plural: str, n: int, **variables: Any) -> str:
 
 def said(error: Any) -> str:
     """An error's text in the reader's language: its `message % values` translated when
-    it carries them (`core.errors.refusal`, `Refused`), else its English `detail`."""
+    it carries them (`core.errors.refusal`, `Refused`), else its English `detail`. Values
+    given as `Term`s are translated word by word."""
     message = getattr(error, "message", "")
-    if message:
-        return _gettext(message, **getattr(error, "values", {}))
-    return str(getattr(error, "detail", error))
+    if not message:
+        return str(getattr(error, "detail", error))
+    values = {
+        name: ", ".join(_gettext(word) for word in value.words)
+        if isinstance(value, Term)
+        else value
+        for name, value in getattr(error, "values", {}).items()
+    }
+    return _gettext(message, **values)
 
 
 def _template_dirs() -> list[Path]:
