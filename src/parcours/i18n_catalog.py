@@ -23,7 +23,7 @@ from parcours import (
     segments,
     stores,
 )
-from parcours.core import signing
+from parcours.core import pagination, signing
 from parcours.core.auth import KEY_KINDS, ROLES
 from parcours.core.errors import PROBLEM_TYPES
 from parcours.core.http import _STATUS_TITLES
@@ -88,6 +88,7 @@ def dynamic_msgids() -> set[str]:
         | set(LOGIN_ERROR_DETAILS)
         | set(REFUSALS)
         | set(signing.MESSAGES)
+        | set(pagination.MESSAGES)
         | set(MOVEMENT_KINDS)
         | set(ORDER_CHANNELS)
         | set(ORDER_STATUSES)

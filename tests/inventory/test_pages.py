@@ -47,3 +47,14 @@ async def test_the_stock_page_speaks_french(
         "/console/commerce/stock", params={"sku": "X"}, headers={"Accept": "text/html"}
     )
     assert "Disponible à la vente" in page.text
+
+
+async def test_a_bad_page_cursor_is_refused_in_the_readers_language(
+    client: httpx.AsyncClient, db: Database, clock: ManualClock
+) -> None:
+    builders.user(db, clock, locale="fr")
+    await log_in(client)
+    url, params = "/console/commerce/stock/movements", {"sku": "LAV-7", "cursor": "%%%"}
+    french = await client.get(url, params=params, headers=HTML)
+    assert french.status_code == 422
+    assert "Ce curseur de page n’a pas été donné par cette liste" in french.text

@@ -15,10 +15,17 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from parcours.core.errors import FieldError, InvalidInput
+from parcours.core.errors import Refused, refusal
 
 T = TypeVar("T")
 MAX_LIMIT = 500
+
+# What paging refuses, as `message % values` for the console.
+NOT_A_CURSOR = "The cursor is not one this API returned; start again without it."
+CURSOR = "not a valid cursor"
+LIMIT = "limit must be between 1 and %(max)s"
+LIMIT_FIELD = "must be between 1 and %(max)s"
+MESSAGES = (NOT_A_CURSOR, CURSOR, LIMIT, LIMIT_FIELD)
 
 
 @dataclass(frozen=True)
@@ -36,10 +43,7 @@ def decode_cursor(cursor: str) -> uuid.UUID:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         return uuid.UUID(bytes=raw)
     except (binascii.Error, ValueError):
-        raise InvalidInput(
-            "The cursor is not one this API returned; start again without it.",
-            [FieldError("not a valid cursor", parameter="cursor")],
-        ) from None
+        raise Refused(NOT_A_CURSOR, [refusal(CURSOR, parameter="cursor")], NOT_A_CURSOR) from None
 
 
 def paginate(
@@ -51,9 +55,11 @@ def paginate(
 ) -> Page[Any]:
     """One page of `stmt` (which selects an entity) after `cursor`, at most `limit` rows."""
     if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput(
-            f"limit must be between 1 and {MAX_LIMIT}",
-            [FieldError(f"must be between 1 and {MAX_LIMIT}", parameter="limit")],
+        raise Refused(
+            LIMIT % {"max": MAX_LIMIT},
+            [refusal(LIMIT_FIELD, parameter="limit", max=MAX_LIMIT)],
+            LIMIT,
+            max=MAX_LIMIT,
         )
     if cursor:
         stmt = stmt.where(id_column > decode_cursor(cursor))
