@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,6 +35,17 @@ def demo_stock(tmp_path: Path, name: str) -> tuple[Database, DemoRun, float]:
     return db, run, time.perf_counter() - started
 
 
+@pytest.fixture(scope="module")
+def stocked_demo(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Database, DemoRun, float]]:
+    """The small demo's stores stocked once, for the tests that only read the stock (or
+    see a write refused)."""
+    db, run, seconds = demo_stock(tmp_path_factory.mktemp("stocked"), "a.db")
+    yield db, run, seconds
+    db.dispose()
+
+
 def snapshot(db: Database) -> list[tuple[str, str, int]]:
     with db.transaction() as session:
         rows = session.execute(
@@ -44,8 +56,10 @@ def snapshot(db: Database) -> list[tuple[str, str, int]]:
         return [(sku, str(location), units) for sku, location, units in rows]
 
 
-def test_every_location_holds_stock_and_some_stores_are_sold_out(tmp_path: Path) -> None:
-    db, run, seconds = demo_stock(tmp_path, "a.db")
+def test_every_location_holds_stock_and_some_stores_are_sold_out(
+    stocked_demo: tuple[Database, DemoRun, float],
+) -> None:
+    db, run, seconds = stocked_demo
     assert seconds < 10
     with db.transaction() as session:
         locations = session.scalar(select(func.count(func.distinct(StockLevel.location_id))))
@@ -62,14 +76,13 @@ def test_every_location_holds_stock_and_some_stores_are_sold_out(tmp_path: Path)
     assert kinds == {"receipt", "sale"}
     assert all(units >= 0 for units in web.values())
     assert run.counts["stock_levels"] > len(SKUS)
-    db.dispose()
 
 
-def test_the_same_seed_gives_the_same_stock(tmp_path: Path) -> None:
-    first, _, _ = demo_stock(tmp_path, "a.db")
+def test_the_same_seed_gives_the_same_stock(
+    stocked_demo: tuple[Database, DemoRun, float], tmp_path: Path
+) -> None:
     second, _, _ = demo_stock(tmp_path, "b.db")
-    assert snapshot(first) == snapshot(second)
-    first.dispose()
+    assert snapshot(stocked_demo[0]) == snapshot(second)
     second.dispose()
 
 
@@ -83,22 +96,24 @@ def test_without_catalogue_skus_the_step_stocks_nothing(tmp_path: Path) -> None:
     db.dispose()
 
 
-def test_an_opening_ledger_loads_only_into_empty_locations(tmp_path: Path) -> None:
-    db, run, _ = demo_stock(tmp_path, "a.db")
+def test_an_opening_ledger_loads_only_into_empty_locations(
+    stocked_demo: tuple[Database, DemoRun, float],
+) -> None:
+    db, run, _ = stocked_demo
     location = run.stores[0]["id"]
     with pytest.raises(Conflict), db.transaction() as session:
         inventory.load_opening_ledger(
             session, NOW, [inventory.MovementInput(run.skus[0], location, "receipt", 1)]
         )
-    db.dispose()
 
 
-def test_an_opening_ledger_refuses_skus_the_catalogue_never_declared(tmp_path: Path) -> None:
-    db, run, _ = demo_stock(tmp_path, "b.db")
+def test_an_opening_ledger_refuses_skus_the_catalogue_never_declared(
+    stocked_demo: tuple[Database, DemoRun, float],
+) -> None:
+    db, run, _ = stocked_demo
     location = run.stores[0]["id"]
     with pytest.raises(InvalidInput) as caught, db.transaction() as session:
         inventory.load_opening_ledger(
             session, NOW, [inventory.MovementInput("NOT-IN-CATALOGUE", location, "receipt", 1)]
         )
     assert caught.value.errors[0].pointer == "#/0/sku"
-    db.dispose()
