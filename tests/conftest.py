@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 
 from parcours.app import create_app
@@ -117,12 +118,28 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.fixture(scope="session")
+def _warm_app() -> list[FastAPI]:
+    """The worker's application once a test has made it: see `client`."""
+    return []
+
+
 @pytest.fixture
 async def client(
-    db: Database, clock: ManualClock, tmp_path: Path
+    db: Database, clock: ManualClock, tmp_path: Path, _warm_app: list[FastAPI]
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """An in-process HTTP client on the app, for each backend."""
-    app = create_app(make_settings(tmp_path, db), db, clock)
+    """An in-process HTTP client on the app, for each backend.
+
+    FastAPI prepares an application's routes on its first requests, about a second for
+    ours, so a worker keeps one application and gives it, for each test, the whole state
+    (settings, database, clock, registry hooks) of an application made for that test.
+    """
+    fresh = create_app(make_settings(tmp_path, db), db, clock)
+    if not _warm_app:
+        _warm_app.append(fresh)
+    app = _warm_app[0]
+    app.state = fresh.state
+    app.dependency_overrides.clear()
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://parcours.test") as http:
         yield http

@@ -86,7 +86,7 @@ def create_app(
     app.state.error_page = _console_error_page
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
 
-    _add_probes(app, db)
+    _add_probes(app)
     for router in registry.api_routers():
         app.include_router(router)
     app.include_router(shell_pages.router)
@@ -112,13 +112,14 @@ def create_app(
     return app
 
 
-def _add_probes(app: FastAPI, db: Database) -> None:
+def _add_probes(app: FastAPI) -> None:
     @app.get("/health", tags=["probes"], summary="Liveness: the process answers")
     async def health() -> dict[str, str]:  # no I/O: async skips the thread-pool hop
         return {"status": "ok", "version": __version__}
 
     @app.get("/ready", tags=["probes"], summary="Readiness: the database answers and is migrated")
-    def ready() -> Response:
+    def ready(request: Request) -> Response:
+        db: Database = request.app.state.db  # read per request, as the routes' dependencies do
         try:
             db.ping()
             if pending(db):
