@@ -1,20 +1,27 @@
-"""The command line as an operator uses it: real processes, real exit codes."""
+"""The command line as an operator uses it: real processes for what only they show
+(start-up, the entry point's exit codes and messages, `init`, `serve`), in-process runs
+answering the same for the rest."""
 
+import contextlib
+import io
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
+from rich.console import Console, ConsoleDimensions
 from typer.testing import CliRunner
 
 from parcours.core.clock import ManualClock
+from parcours.core.commandline import CliState
 from parcours.core.db import Database
 from parcours.core.errors import InvalidInput
-from parcours.core.migrate import upgrade
 from tests import builders
 
 
@@ -33,6 +40,40 @@ def parcours(
         input=input,
         timeout=120,
     )
+
+
+def parcours_in_process(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """`parcours` run in this process in `tmp_path` on `db`, answering what `parcours` run
+    as a process answers (exit code, stdout, stderr; expected failures explained as `main`
+    does) without paying Python's start-up and `parcours init` at each call. Use
+    `parcours` for what only a real process shows."""
+    from parcours import cli
+
+    monkeypatch.setattr(CliState, "_db", db)
+    for name in [name for name in os.environ if name.startswith("PARCOURS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("PARCOURS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    # A console keeps the COLUMNS of when its module was imported (80 in an xdist worker):
+    # give every console the 200 columns that `parcours` above gives a real process.
+    monkeypatch.setattr(Console, "size", property(lambda _: ConsoleDimensions(200, 25)))
+
+    def run(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        result = CliRunner().invoke(cli.app, list(args), input=input, env={"COLUMNS": "200"})
+        code, stderr = result.exit_code, result.stderr
+        failure = result.exception  # SystemExit (a BaseException) when it exited itself
+        if isinstance(failure, Exception):
+            explained = io.StringIO()
+            with contextlib.redirect_stderr(explained):
+                known = cli._explained(failure)
+            if known is None:
+                raise failure
+            code, stderr = known, stderr + explained.getvalue()
+        return subprocess.CompletedProcess(["parcours", *args], code, result.stdout, stderr)
+
+    return run
 
 
 def test_version(tmp_path: Path) -> None:
@@ -70,57 +111,51 @@ def test_commands_other_than_init_ask_for_init_first(tmp_path: Path) -> None:
     assert "run `parcours init`" in result.stderr
 
 
-def test_init_twice_then_manage_keys_and_users(tmp_path: Path) -> None:
+def test_init_twice_migrates_then_finds_the_schema_up_to_date(tmp_path: Path) -> None:
     assert "migrated from empty" in parcours(tmp_path, "init").stdout
     assert "already up to date" in parcours(tmp_path, "init").stdout
 
-    created = parcours(
-        tmp_path, "keys", "create", "--name", "POS Lyon", "--scope", "commerce:write"
-    )
+
+def test_keys_and_users_are_managed_from_the_command_line(
+    sqlite_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli = parcours_in_process(sqlite_db, tmp_path, monkeypatch)
+    created = cli("keys", "create", "--name", "POS Lyon", "--scope", "commerce:write")
     assert created.returncode == 0, created.stderr
     secret = created.stdout.strip().splitlines()[-1]
     assert secret.startswith("sk_")
-    listed = parcours(tmp_path, "keys", "list")
+    listed = cli("keys", "list")
     prefix = "_".join(secret.split("_")[:2])
     assert prefix in listed.stdout
     assert secret not in listed.stdout
-    assert parcours(tmp_path, "keys", "revoke", prefix).returncode == 0
-    bad = parcours(tmp_path, "keys", "create", "--name", "x", "--scope", "everything")
+    assert cli("keys", "revoke", prefix).returncode == 0
+    bad = cli("keys", "create", "--name", "x", "--scope", "everything")
     assert bad.returncode == 1
     assert "unknown scope" in bad.stderr
 
-    user = parcours(
-        tmp_path, "users", "create", "lea", "--role", "marketer", "--password", "long enough pw"
-    )
+    user = cli("users", "create", "lea", "--role", "marketer", "--password", "long enough pw")
     assert user.returncode == 0, user.stderr
-    prompted = parcours(
-        tmp_path,
-        "users",
-        "create",
-        "hugo",
-        "--role",
-        "staff",
-        "--store",
-        "LYO-1",
+    prompted = cli(
+        "users", "create", "hugo", "--role", "staff", "--store", "LYO-1",
         input="another long pw\nanother long pw\n",
-    )
+    )  # fmt: skip
     assert prompted.returncode == 0, prompted.stderr
-    listing = parcours(tmp_path, "users", "list").stdout
+    listing = cli("users", "list").stdout
     assert "lea" in listing
     assert "LYO-1" in listing
-    duplicate = parcours(tmp_path, "users", "create", "LEA", "--password", "long enough pw")
+    duplicate = cli("users", "create", "LEA", "--password", "long enough pw")
     assert duplicate.returncode == 1
     assert "taken" in duplicate.stderr
-    changed = parcours(
-        tmp_path, "users", "set-password", "lea", "--password", "a new long password"
-    )
+    changed = cli("users", "set-password", "lea", "--password", "a new long password")
     assert changed.returncode == 0
 
 
-def test_the_worker_reports_its_consumers(tmp_path: Path) -> None:
-    parcours(tmp_path, "init")
-    assert parcours(tmp_path, "worker", "--once").returncode == 0
-    assert parcours(tmp_path, "worker", "--status").returncode == 0
+def test_the_worker_reports_its_consumers(
+    sqlite_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli = parcours_in_process(sqlite_db, tmp_path, monkeypatch)
+    assert cli("worker", "--once").returncode == 0
+    assert cli("worker", "--status").returncode == 0
 
 
 def test_serve_with_processes_refuses_in_process_consumers(tmp_path: Path) -> None:
@@ -131,10 +166,11 @@ def test_serve_with_processes_refuses_in_process_consumers(tmp_path: Path) -> No
     assert "run `parcours worker` alongside" in refused.exception.detail
 
 
-def test_serve_runs_several_processes_on_one_port(tmp_path: Path) -> None:
+def test_serve_runs_several_processes_on_one_port(tmp_path: Path, sqlite_template: Path) -> None:
     data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(sqlite_template, data / "parcours.db")
     db = Database.connect(f"sqlite:///{data / 'parcours.db'}")
-    upgrade(db)
     key = builders.api_key(db, ManualClock(builders.utc(2026, 3, 14, 9, 0)), kind="write")
     db.dispose()
     with socket.socket() as probe:
@@ -172,9 +208,11 @@ def test_serve_runs_several_processes_on_one_port(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("size", ["huge"])
-def test_demo_generate_refuses_unknown_sizes(tmp_path: Path, size: str) -> None:
-    parcours(tmp_path, "init")
-    result = parcours(tmp_path, "demo", "generate", "--size", size)
+def test_demo_generate_refuses_unknown_sizes(
+    sqlite_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: str
+) -> None:
+    cli = parcours_in_process(sqlite_db, tmp_path, monkeypatch)
+    result = cli("demo", "generate", "--size", size)
     assert result.returncode == 2
     assert "--size" in result.stderr
 

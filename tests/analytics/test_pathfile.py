@@ -11,9 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from parcours.analytics.attribution import Paths
 from parcours.analytics.pathfile import _read_checked, _read_fast, read_paths, write_paths
+from parcours.cli import app
 from parcours.core.errors import InvalidInput
 from parcours.core.imports import ImportRejected
 
@@ -98,16 +100,19 @@ def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_command_writes_channel_conversions_value_csv(tmp_path: Path) -> None:
     file = tmp_path / "paths.csv"
     file.write_text(GOOD)
-    result = run_cli(tmp_path, str(file), "--model", "last")
-    assert result.returncode == 0, result.stderr
+    runner = CliRunner()
+    result = runner.invoke(app, ["analytics", "attribution", str(file), "--model", "last"])
+    assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
         "channel,conversions,value",
         "store visit,2,100.5",
         "web,2,80",
         "email,0,0",
     ]
-    markov = run_cli(tmp_path, str(file), "--model", "markov", "--order", "2")
-    assert markov.returncode == 0, markov.stderr
+    markov = runner.invoke(
+        app, ["analytics", "attribution", str(file), "--model", "markov", "--order", "2"]
+    )
+    assert markov.exit_code == 0, markov.output
     rows = [line.split(",") for line in markov.stdout.splitlines()[1:]]
     assert sum(float(r[1]) for r in rows) == pytest.approx(4)
 

@@ -2,26 +2,31 @@
 
 from pathlib import Path
 
-from tests.test_cli import parcours
+import pytest
+
+from parcours.core.db import Database
+from tests.test_cli import parcours_in_process
 
 
-def test_import_reports_bad_rows_and_export_writes_the_catalogue(tmp_path: Path) -> None:
-    assert parcours(tmp_path, "init").returncode == 0
+def test_import_reports_bad_rows_and_export_writes_the_catalogue(
+    sqlite_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parcours = parcours_in_process(sqlite_db, tmp_path, monkeypatch)
     source = tmp_path / "catalogue.csv"
     source.write_text(
         "product_code,brand,category,name_fr,sku,gtin,price_web\n"
         "A,nobody,mode,Article A,A-1,3017620422004,12.5\n",
         encoding="utf-8",
     )
-    result = parcours(tmp_path, "catalog", "import", str(source))
+    result = parcours("catalog", "import", str(source))
     assert result.returncode == 1
     assert "unknown brand 'nobody'" in result.stdout
     assert "wrong check digit" in result.stdout
     assert "nothing was imported" in result.stderr
     target = tmp_path / "out.json"
-    exported = parcours(tmp_path, "catalog", "export", str(target))
+    exported = parcours("catalog", "export", str(target))
     assert exported.returncode == 0, exported.stderr
     assert target.read_text() == "[]"
-    unknown = parcours(tmp_path, "catalog", "export", str(tmp_path / "out.xml"))
+    unknown = parcours("catalog", "export", str(tmp_path / "out.xml"))
     assert unknown.returncode == 1
     assert "--format csv or json" in unknown.stderr

@@ -16,7 +16,7 @@ from parcours.core.db import Database
 from parcours.core.errors import InvalidInput, NotFound
 from tests import builders
 from tests.catalog.test_api import bearer
-from tests.test_cli import parcours
+from tests.test_cli import parcours_in_process
 
 G = "{http://base.google.com/ns/1.0}"
 SHOP = "https://www.maison-lavande.example"
@@ -308,40 +308,31 @@ async def test_the_feeds_over_http(
     assert no_url.headers["content-type"] == "application/problem+json"
 
 
-def test_the_feed_commands_write_files(tmp_path: Path) -> None:
-    assert parcours(tmp_path, "init").returncode == 0
+def test_the_feed_commands_write_files(
+    sqlite_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parcours = parcours_in_process(sqlite_db, tmp_path, monkeypatch)
     target = tmp_path / "feed.tsv"
-    refused = parcours(
-        tmp_path, "catalog", "feed", "google-products", str(target), "--channel", "web"
-    )
+    refused = parcours("catalog", "feed", "google-products", str(target), "--channel", "web")
     assert refused.returncode == 1
     assert "No channel has the code 'web'" in refused.stderr
     assert not target.exists()
-    missing = parcours(
-        tmp_path, "catalog", "feed", "google-local-inventory", str(target), "--store", "X"
-    )
+    missing = parcours("catalog", "feed", "google-local-inventory", str(target), "--store", "X")
     assert missing.returncode == 1
     assert not target.exists()
 
 
-def test_the_feed_commands_write_a_shops_feeds(tmp_path: Path) -> None:
-    assert parcours(tmp_path, "init").returncode == 0
-    db = Database.connect(f"sqlite:///{tmp_path / 'data' / 'parcours.db'}")
-    try:
-        clock = ManualClock(builders.utc(2026, 3, 14, 9, 30))
-        _shop(db, clock)
-    finally:
-        db.engine.dispose()
+def test_the_feed_commands_write_a_shops_feeds(
+    sqlite_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parcours = parcours_in_process(sqlite_db, tmp_path, monkeypatch)
+    _shop(sqlite_db, ManualClock(builders.utc(2026, 3, 14, 9, 30)))
     products = tmp_path / "products.xml"
-    result = parcours(
-        tmp_path, "catalog", "feed", "google-products", str(products), "--channel", "shop"
-    )
+    result = parcours("catalog", "feed", "google-products", str(products), "--channel", "shop")
     assert result.returncode == 0, result.stderr
     assert "Wrote 2 items" in result.stdout
     assert set(_xml_items(products.read_text(encoding="utf-8"))) == {"ROBE-LIN-S", "ROBE-LIN-M"}
     local = tmp_path / "lyon.tsv"
-    result = parcours(
-        tmp_path, "catalog", "feed", "google-local-inventory", str(local), "--store", "LYO-1"
-    )
+    result = parcours("catalog", "feed", "google-local-inventory", str(local), "--store", "LYO-1")
     assert result.returncode == 0, result.stderr
     assert local.read_text(encoding="utf-8").splitlines()[1].startswith("LYO-1\tROBE-LIN-S\t4\t")

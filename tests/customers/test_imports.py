@@ -293,16 +293,15 @@ async def test_an_upload_with_bad_rows_is_a_422_naming_them(
 
 
 def test_the_command_line_imports_with_a_progress_bar_and_an_error_report(
-    tmp_path: Path,
+    sqlite_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.test_cli import parcours
+    from tests.test_cli import parcours_in_process
 
-    assert parcours(tmp_path, "init").returncode == 0
+    parcours = parcours_in_process(sqlite_db, tmp_path, monkeypatch)
     source = tmp_path / "pos.csv"
     source.write_text(BAD_FILE, encoding="utf-8")
     report = tmp_path / "errors.csv"
     rejected = parcours(
-        tmp_path,
         "customers",
         "import",
         str(source),
@@ -317,7 +316,6 @@ def test_the_command_line_imports_with_a_progress_bar_and_an_error_report(
     assert "nothing was imported" in rejected.stderr
     assert report.read_text().startswith("row,column,problem\n3,Email,")
     kept = parcours(
-        tmp_path,
         "customers",
         "import",
         str(source),
@@ -333,12 +331,8 @@ def test_the_command_line_imports_with_a_progress_bar_and_an_error_report(
     assert "Imported 4 of 6 rows" in kept.stdout
     good = tmp_path / "good.csv"
     good.write_text(POS_FILE, encoding="utf-8")
-    done = parcours(
-        tmp_path, "customers", "import", str(good), "--source", "pos", "--preset", "pos_loyalty"
-    )
+    done = parcours("customers", "import", str(good), "--source", "pos", "--preset", "pos_loyalty")
     assert done.returncode == 0, done.stderr
     assert "Imported 3 of 3 rows" in done.stdout
-    again = parcours(
-        tmp_path, "customers", "import", str(good), "--source", "pos", "--preset", "pos_loyalty"
-    )
+    again = parcours("customers", "import", str(good), "--source", "pos", "--preset", "pos_loyalty")
     assert "already imported" in again.stdout

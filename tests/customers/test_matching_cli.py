@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from parcours.cli import app
+from parcours.core.db import Database
 from tests.customers.test_matching import CRM, LOYALTY, TRUE_DUPLICATES, TRUE_LINKS, WEB
-
-
-def parcours(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PARCOURS_")}
-    environment.update({"PARCOURS_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"})
-    return subprocess.run(
-        [sys.executable, "-m", "parcours", *args],
-        capture_output=True,
-        text=True,
-        env=environment,
-        cwd=tmp_path,
-        timeout=300,
-    )
+from tests.test_cli import parcours_in_process
 
 
 def pairs_in(path: Path) -> set[tuple[str, str]]:
@@ -41,9 +29,18 @@ def files(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_two_files_are_linked_from_the_command_line(files: Path) -> None:
+Parcours = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def parcours(files: Path, sqlite_db: Database, monkeypatch: pytest.MonkeyPatch) -> Parcours:
+    """`parcours` run in-process in the folder of the files, on a migrated database."""
+    return parcours_in_process(sqlite_db, files, monkeypatch)
+
+
+def test_two_files_are_linked_from_the_command_line(files: Path, parcours: Parcours) -> None:
     result = parcours(
-        files, "customers", "match", "loyalty.csv", "web.csv", "--id-column", "carte",
+        "customers", "match", "loyalty.csv", "web.csv", "--id-column", "carte",
         "--out", "pairs.csv", "--threshold", "0.9",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -52,9 +49,11 @@ def test_two_files_are_linked_from_the_command_line(files: Path) -> None:
     assert "4 pairs at or above 0.9 written to pairs.csv" in result.stdout
 
 
-def test_one_file_is_deduplicated_with_details_and_a_blocking_rule(files: Path) -> None:
+def test_one_file_is_deduplicated_with_details_and_a_blocking_rule(
+    files: Path, parcours: Parcours
+) -> None:
     result = parcours(
-        files, "customers", "match", "crm.csv", "--id-column", "id", "--out", "dups.csv",
+        "customers", "match", "crm.csv", "--id-column", "id", "--out", "dups.csv",
         "--blocking", "first_name,birth_date", "--blocking", "email", "--details",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -88,20 +87,17 @@ def test_bad_input_is_one_line_and_exit_code_2(
     assert not (files / "out.csv").exists()
 
 
-def test_an_unreadable_file_is_refused(files: Path) -> None:
+def test_an_unreadable_file_is_refused(files: Path, parcours: Parcours) -> None:
     (files / "photo.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00")
-    result = parcours(
-        files, "customers", "match", "photo.csv", "--id-column", "id", "--out", "o.csv"
-    )
+    result = parcours("customers", "match", "photo.csv", "--id-column", "id", "--out", "o.csv")
     assert result.returncode == 2
     assert "photo.csv: not a text file" in result.stderr
 
 
-def test_profiles_are_matched_from_the_command_line(files: Path) -> None:
-    assert parcours(files, "init").returncode == 0
-    result = parcours(files, "customers", "match-profiles", "--lower", "0.6", "--upper", "0.95")
+def test_profiles_are_matched_from_the_command_line(parcours: Parcours) -> None:
+    result = parcours("customers", "match-profiles", "--lower", "0.6", "--upper", "0.95")
     assert result.returncode == 0, result.stderr
     assert "0 profiles compared" in result.stdout
-    refused = parcours(files, "customers", "match-profiles", "--source-a", "web")
+    refused = parcours("customers", "match-profiles", "--source-a", "web")
     assert refused.returncode == 2
     assert "give both sources" in refused.stderr

@@ -375,28 +375,25 @@ async def test_a_marketer_can_neither_export_nor_erase(
         assert refused.status_code == 403
 
 
-def test_export_and_erase_from_the_command_line(tmp_path: Path) -> None:
-    from tests.test_cli import parcours
+def test_export_and_erase_from_the_command_line(
+    sqlite_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_cli import parcours_in_process
 
-    assert parcours(tmp_path, "init").returncode == 0
-    from parcours.core.clock import ManualClock as Clock
-    from parcours.core.db import Database as Db
-
-    db = Db.connect(f"sqlite:///{tmp_path / 'data' / 'parcours.db'}")
-    lea = person(db, Clock(builders.utc(2026, 3, 14, 9, 30)))
-    db.dispose()
+    parcours = parcours_in_process(sqlite_db, tmp_path, monkeypatch)
+    lea = person(sqlite_db, ManualClock(builders.utc(2026, 3, 14, 9, 30)))
     out = tmp_path / "lea.zip"
-    exported = parcours(tmp_path, "customers", "export", str(lea), "--out", str(out))
+    exported = parcours("customers", "export", str(lea), "--out", str(out))
     assert exported.returncode == 0, exported.stderr
     assert "person.json" in zipfile.ZipFile(out).namelist()
-    declined = parcours(tmp_path, "customers", "erase", str(lea), input="n\n")
+    declined = parcours("customers", "erase", str(lea), input="n\n")
     assert declined.returncode == 1
-    erased = parcours(tmp_path, "customers", "erase", str(lea), "--yes")
+    erased = parcours("customers", "erase", str(lea), "--yes")
     assert erased.returncode == 0, erased.stderr
     assert "identifiers blocked" in erased.stdout
-    again = parcours(tmp_path, "customers", "erase", str(lea), "--yes")
+    again = parcours("customers", "erase", str(lea), "--yes")
     assert again.returncode == 1
     assert "already erased" in again.stderr
-    unknown = parcours(tmp_path, "customers", "export", str(uuid.uuid4()), "--out", str(out))
+    unknown = parcours("customers", "export", str(uuid.uuid4()), "--out", str(out))
     assert unknown.returncode == 1
     assert "No customer" in unknown.stderr

@@ -4,11 +4,9 @@ on their timeline, and pseudonymised by an erasure."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from parcours import customers, engagement
@@ -17,23 +15,17 @@ from parcours.core.db import Database
 from parcours.engagement import SendRequest, send_message
 from parcours.engagement.models import Delivery
 from tests.engagement.helpers import Outbox, outlets, person, template
+from tests.test_cli import parcours_in_process
 
 
-def parcours(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PARCOURS_")}
-    environment.update({"PARCOURS_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"})
-    return subprocess.run(
-        [sys.executable, "-m", "parcours", *args],
-        capture_output=True, text=True, env=environment, cwd=tmp_path, timeout=300,
-    )  # fmt: skip
-
-
-def test_templates_policy_and_sends_from_the_command_line(tmp_path: Path) -> None:
-    assert parcours(tmp_path, "init").returncode == 0
+def test_templates_policy_and_sends_from_the_command_line(
+    sqlite_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parcours = parcours_in_process(sqlite_db, tmp_path, monkeypatch)
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"key": "promo", "channel": "sms", "kind": "marketing",
                                "content": {"text_fr": "{{ prenom }}"}}))  # fmt: skip
-    refused = parcours(tmp_path, "engagement", "templates", "add", str(bad))
+    refused = parcours("engagement", "templates", "add", str(bad))
     assert refused.returncode != 0
     assert "text_fr" in refused.stdout + refused.stderr
     good = tmp_path / "promo.json"
@@ -41,17 +33,17 @@ def test_templates_policy_and_sends_from_the_command_line(tmp_path: Path) -> Non
     good.write_text(
         json.dumps({"key": "promo", "channel": "sms", "kind": "marketing", "content": content})
     )
-    added = parcours(tmp_path, "engagement", "templates", "add", str(good))
+    added = parcours("engagement", "templates", "add", str(good))
     assert added.returncode == 0, added.stderr
     assert "version 1" in added.stdout
-    listed = parcours(tmp_path, "engagement", "templates", "list")
+    listed = parcours("engagement", "templates", "list")
     assert "promo" in listed.stdout
-    policy = parcours(tmp_path, "engagement", "policy", "set", "sms", "--max", "1",
+    policy = parcours("engagement", "policy", "set", "sms", "--max", "1",
                       "--quiet", "20:00-09:00", "--quiet-days", "sun")  # fmt: skip
     assert policy.returncode == 0, policy.stderr
-    shown = parcours(tmp_path, "engagement", "policy", "list")
+    shown = parcours("engagement", "policy", "list")
     assert "20:00-09:00" in shown.stdout
-    campaigns = parcours(tmp_path, "engagement", "campaigns", "list")
+    campaigns = parcours("engagement", "campaigns", "list")
     assert campaigns.returncode == 0, campaigns.stderr
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +13,7 @@ from parcours.core.errors import InvalidInput
 from parcours.inventory import counts
 from parcours.inventory.models import StockLevel, StockMovement
 from tests import builders
+from tests.test_cli import parcours_in_process
 
 
 def on_hand(db: Database, location_id: object) -> dict[str, int]:
@@ -109,46 +107,31 @@ def test_a_file_without_the_columns_is_refused() -> None:
         counts.parse_count_file("reference,qty\nA,3\n")
 
 
-def parcours(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PARCOURS_")}
-    environment.update({"PARCOURS_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"})
-    return subprocess.run(
-        [sys.executable, "-m", "parcours", *args],
-        capture_output=True,
-        text=True,
-        env=environment,
-        cwd=tmp_path,
-        timeout=120,
-    )
-
-
-def test_the_command_line_imports_a_count_and_shows_stock(tmp_path: Path) -> None:
-    assert parcours(tmp_path, "init").returncode == 0
-    db = Database.connect(f"sqlite:///{tmp_path / 'data' / 'parcours.db'}")
+def test_the_command_line_imports_a_count_and_shows_stock(
+    sqlite_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parcours = parcours_in_process(sqlite_db, tmp_path, monkeypatch)
     clock = ManualClock()
-    builders.location(db, clock, "LYO-1")
-    builders.track(db, clock, "LAV-1", "LAV-2")
-    db.dispose()
+    builders.location(sqlite_db, clock, "LYO-1")
+    builders.track(sqlite_db, clock, "LAV-1", "LAV-2")
     good = tmp_path / "count.csv"
     good.write_text("sku,counted_quantity\nLAV-1,7\nLAV-2,0\n")
-    result = parcours(tmp_path, "inventory", "import-count", str(good), "--store", "LYO-1")
+    result = parcours("inventory", "import-count", str(good), "--store", "LYO-1")
     assert result.returncode == 0, result.stderr
     assert "Reconciliation" in result.stdout
     assert "2 SKU(s) counted, 1 differed" in result.stdout
-    shown = parcours(tmp_path, "inventory", "stock", "LAV-1")
+    shown = parcours("inventory", "stock", "LAV-1")
     assert shown.returncode == 0
     assert "LYO-1" in shown.stdout
     assert " 7 " in shown.stdout
     bad = tmp_path / "bad.csv"
     bad.write_text("sku,counted_quantity\nLAV-1,8\nLAV-3,-2\n")
-    refused = parcours(tmp_path, "inventory", "import-count", str(bad), "--store", "LYO-1")
+    refused = parcours("inventory", "import-count", str(bad), "--store", "LYO-1")
     assert refused.returncode == 1
     assert "--keep-good-rows" in refused.stderr
     assert "Rows refused" in refused.stdout
-    kept = parcours(
-        tmp_path, "inventory", "import-count", str(bad), "--store", "LYO-1", "--keep-good-rows"
-    )
+    kept = parcours("inventory", "import-count", str(bad), "--store", "LYO-1", "--keep-good-rows")
     assert kept.returncode == 0
-    unknown = parcours(tmp_path, "inventory", "import-count", str(good), "--store", "NOPE")
+    unknown = parcours("inventory", "import-count", str(good), "--store", "NOPE")
     assert unknown.returncode == 1
     assert "NOPE" in unknown.stderr

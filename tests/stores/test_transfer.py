@@ -14,7 +14,7 @@ from parcours.core.geo import GeoPoint
 from parcours.core.imports import ImportRejected, read_rows
 from parcours.stores.transfer import import_stores
 from tests import builders
-from tests.test_cli import parcours
+from tests.test_cli import parcours_in_process
 
 HEADER = "code,name,kind,address,postcode,city,lat,lon,timezone,services,mon,tue,sat\n"
 GOOD = [
@@ -74,20 +74,22 @@ def test_a_json_network_file_is_accepted(db: Database, clock: ManualClock) -> No
     assert _import(db, clock, json.dumps(rows), "json").created == 2
 
 
-def test_the_command_line_imports_lists_and_locates(tmp_path: Path) -> None:
-    assert parcours(tmp_path, "init").returncode == 0
+def test_the_command_line_imports_lists_and_locates(
+    sqlite_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parcours = parcours_in_process(sqlite_db, tmp_path, monkeypatch)
     network = tmp_path / "network.csv"
     network.write_text(HEADER + "".join(GOOD), encoding="utf-8")
-    imported = parcours(tmp_path, "stores", "import", str(network))
+    imported = parcours("stores", "import", str(network))
     assert imported.returncode == 0, imported.stderr
     assert "2 of 2 stores created" in imported.stdout
-    assert "LYO-9" in parcours(tmp_path, "stores", "list").stdout
-    nearest = parcours(tmp_path, "stores", "nearest", "--postcode", "69003", "--limit", "1")
+    assert "LYO-9" in parcours("stores", "list").stdout
+    nearest = parcours("stores", "nearest", "--postcode", "69003", "--limit", "1")
     assert nearest.returncode == 0, nearest.stderr
     assert "LYO-9" in nearest.stdout
     bad = tmp_path / "bad.csv"
     bad.write_text(HEADER + BAD[0], encoding="utf-8")
-    refused = parcours(tmp_path, "stores", "import", str(bad))
+    refused = parcours("stores", "import", str(bad))
     assert refused.returncode == 1
     assert "lat" in refused.stderr
     assert "nothing was imported" in refused.stderr
