@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -138,11 +139,28 @@ def duckdb_engine(directory: Path) -> Engine:
     return Engine("duckdb", backend, facts_of(tables))
 
 
+_SPARK_TYPES = {
+    "string": "STRING",
+    "int64": "BIGINT",
+    "boolean": "BOOLEAN",
+    "timestamp": "TIMESTAMP_NTZ",
+}
+
+
 def spark_engine(directory: Path) -> Engine:
-    """The metrics on Spark (the process's local session) over a Parquet export."""
+    """The metrics on Spark (the process's local session) over a Parquet export.
+
+    Each fact is read with its schema given (the types the export writes): Spark would
+    otherwise run a schema-inference job per fact every time an engine opens."""
     session = spark_session()
     backend = ibis.pyspark.connect(session)
-    tables = {name: backend.read_parquet(str(_fact_path(directory, name))) for name in FACT_NAMES}
+    tables = {}
+    for name in FACT_NAMES:
+        schema = ", ".join(f"`{c}` {_SPARK_TYPES[t]}" for c, t in FACT_COLUMNS[name].items())
+        frame = session.read.schema(schema).parquet(str(_fact_path(directory, name)))
+        view = f"parcours_{name}_{uuid.uuid4().hex}"
+        frame.createOrReplaceTempView(view)
+        tables[name] = backend.table(view)
     return Engine("spark", backend, facts_of(tables))
 
 
