@@ -51,14 +51,19 @@ def _shown(values: Mapping[str, Any]) -> dict[str, str]:
     return {name: v if isinstance(v, Term) else str(v) for name, v in values.items()}
 
 
+def _filled(message: str, shown: Mapping[str, str]) -> str:
+    """The English text of `message` with its values (a message without values may hold
+    a literal %)."""
+    return message % shown if shown else message
+
+
 def refusal(
     message: str, *, pointer: str | None = None, parameter: str | None = None, **values: Any
 ) -> FieldError:
     """A FieldError whose `detail` is `message % values` (English), the message and
     values kept for the console's translation."""
     shown = _shown(values)
-    detail = message % shown if shown else message
-    return FieldError(detail, pointer, parameter, message, shown)
+    return FieldError(_filled(message, shown), pointer, parameter, message, shown)
 
 
 class ParcoursError(Exception):
@@ -132,6 +137,12 @@ class Refused(InvalidInput):
         self.message = message or detail
         self.values = _shown(values)
 
+    @classmethod
+    def of(cls, message: str, errors: list[FieldError] | None = None, **values: Any) -> Refused:
+        """A Refused whose English `detail` is exactly `message % values`."""
+        shown = _shown(values)
+        return cls(_filled(message, shown), errors, message, **shown)
+
 
 class Unauthenticated(ParcoursError):
     status, slug, title = 401, "unauthenticated", "Authentication required"
@@ -155,8 +166,7 @@ class _Said:
     ) -> None:
         self.message = message
         self.values = _shown(values)
-        detail = message % self.values if self.values else message
-        super().__init__(detail, **(extensions or {}))  # type: ignore[call-arg]
+        super().__init__(_filled(message, self.values), **(extensions or {}))  # type: ignore[call-arg]
 
 
 class SaidForbidden(_Said, Forbidden):

@@ -55,11 +55,8 @@ def paginate(
 ) -> Page[Any]:
     """One page of `stmt` (which selects an entity) after `cursor`, at most `limit` rows."""
     if not 1 <= limit <= MAX_LIMIT:
-        raise Refused(
-            LIMIT % {"max": MAX_LIMIT},
-            [refusal(LIMIT_FIELD, parameter="limit", max=MAX_LIMIT)],
-            LIMIT,
-            max=MAX_LIMIT,
+        raise Refused.of(
+            LIMIT, [refusal(LIMIT_FIELD, parameter="limit", max=MAX_LIMIT)], max=MAX_LIMIT
         )
     if cursor:
         stmt = stmt.where(id_column > decode_cursor(cursor))

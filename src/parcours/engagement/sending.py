@@ -737,6 +737,5 @@ def preview_message(
     try:
         return render_content(template.channel, template.content, profile.locale, context)
     except TemplateError as exc:
-        detail = DOES_NOT_RENDER % {"key": repr(key), "problem": exc}
-        problem = [FieldError(str(exc), pointer="#/template")]  # Jinja's words, said as they are
-        raise Refused(detail, problem, DOES_NOT_RENDER, key=repr(key), problem=exc) from None
+        where = [FieldError(str(exc), pointer="#/template")]  # Jinja's words, said as they are
+        raise Refused.of(DOES_NOT_RENDER, where, key=repr(key), problem=exc) from None

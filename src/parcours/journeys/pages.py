@@ -43,7 +43,7 @@ def _parsed(text: str) -> dict[str, Any]:
     try:
         found = json.loads(text)
     except ValueError as exc:
-        raise Refused(NOT_JSON % {"problem": exc}, None, NOT_JSON, problem=exc) from None
+        raise Refused.of(NOT_JSON, problem=exc) from None
     if not isinstance(found, dict):
         raise Refused(NOT_AN_OBJECT)
     return found

@@ -635,16 +635,12 @@ def redeem_reward(
     code of the reward's promotion or a fixed discount to apply now."""
     reward = session.scalar(select(LoyaltyReward).where(LoyaltyReward.key == reward_key))
     if reward is None or not reward.active:
-        key = repr(reward_key)
         unknown = [refusal(UNKNOWN_REWARD, pointer="#/reward")]
-        raise Refused(NO_ACTIVE_REWARD % {"key": key}, unknown, NO_ACTIVE_REWARD, key=key)
+        raise Refused.of(NO_ACTIVE_REWARD, unknown, key=repr(reward_key))
     if channel not in orders.ORDER_CHANNELS:
         choices = ", ".join(orders.ORDER_CHANNELS)
         where = [refusal(ONE_OF, pointer="#/channel", choices=choices)]
-        raise Refused(
-            UNKNOWN_CHANNEL % {"channel": repr(channel)}, where, UNKNOWN_CHANNEL,
-            channel=repr(channel),
-        )  # fmt: skip
+        raise Refused.of(UNKNOWN_CHANNEL, where, channel=repr(channel))
     redemption_id = uuid.uuid4()
     posted = post(
         session, now, profile_id, "redeem", -reward.points_cost, f"reward {reward.key}",

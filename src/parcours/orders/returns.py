@@ -112,7 +112,7 @@ def _check_inputs(
         errors.extend(_check_location(session, channel, location_id))
     if errors:
         count = len(errors)
-        raise Refused(FIELDS_INVALID % {"count": count}, errors, FIELDS_INVALID, count=count)
+        raise Refused.of(FIELDS_INVALID, errors, count=count)
 
 
 def _check_location(session: Session, channel: str, location_id: uuid.UUID) -> list[FieldError]:
@@ -185,9 +185,8 @@ def receive_return(
     for i, item in enumerate(lines):
         pointer = f"#/lines/{i}/quantity"
         if item.line_no not in returnable:
-            values = {"number": order.number, "line_no": item.line_no}
             mistake = refusal(NO_SUCH_LINE, pointer=f"#/lines/{i}/line_no")
-            raise Refused(NO_LINE % values, [mistake], NO_LINE, **values)
+            raise Refused.of(NO_LINE, [mistake], number=order.number, line_no=item.line_no)
         line, left = returnable[item.line_no]
         wanted[item.line_no] += item.quantity
         if wanted[item.line_no] > left:

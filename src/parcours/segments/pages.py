@@ -71,8 +71,7 @@ def built_definition(
         try:
             found = json.loads(raw_json)
         except ValueError as exc:
-            detail = NOT_JSON % {"problem": exc}
-            raise Refused(detail, None, NOT_JSON, problem=exc) from None
+            raise Refused.of(NOT_JSON, problem=exc) from None
         if not isinstance(found, dict):
             raise Refused(NOT_AN_OBJECT)
         return found

@@ -136,12 +136,7 @@ def _check_references(
     cycle = _cycle(session, key, deps.segments)
     if cycle:
         loop = " → ".join(cycle)
-        raise Refused(
-            CYCLE_HEADLINE % {"cycle": loop},
-            [refusal(CYCLE, pointer=pointer, cycle=loop)],
-            CYCLE_HEADLINE,
-            cycle=loop,
-        )
+        raise Refused.of(CYCLE_HEADLINE, [refusal(CYCLE, pointer=pointer, cycle=loop)], cycle=loop)
 
 
 def _graph(session: Session) -> dict[str, set[str]]:

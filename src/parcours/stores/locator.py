@@ -121,12 +121,11 @@ def nearest_store_rows(
 ) -> list[tuple[float, StoreHit]]:
     """The `limit` nearest active stores (offering `service`) as (km, hit), nearest first."""
     if service is not None and service not in SERVICES:
-        said = {"service": repr(service), "choices": ", ".join(SERVICES)}
-        raise Refused(
-            UNKNOWN_SERVICE % said,
-            [refusal(UNKNOWN_SERVICE_FIELD, parameter="service")],
+        raise Refused.of(
             UNKNOWN_SERVICE,
-            **said,
+            [refusal(UNKNOWN_SERVICE_FIELD, parameter="service")],
+            service=repr(service),
+            choices=", ".join(SERVICES),
         )
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(

@@ -98,11 +98,8 @@ def city_for_postcode(postcode: str) -> City:
     postcode = postcode.strip().replace(" ", "")
     if not POSTCODE.fullmatch(postcode):
         shown = repr(postcode)
-        raise Refused(
-            NOT_A_POSTCODE % {"postcode": shown},
-            [refusal(FIVE_DIGITS, parameter="postcode")],
-            NOT_A_POSTCODE,
-            postcode=shown,
+        raise Refused.of(
+            NOT_A_POSTCODE, [refusal(FIVE_DIGITS, parameter="postcode")], postcode=shown
         )
     for city in french_cities():
         if city.postcode == postcode:

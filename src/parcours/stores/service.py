@@ -227,7 +227,7 @@ def update_store(
     errors = validate_store(merged)
     if errors:
         code = repr(store.code)
-        raise Refused(CHANGES_INVALID % {"code": code}, errors, CHANGES_INVALID, code=code)
+        raise Refused.of(CHANGES_INVALID, errors, code=code)
     if "code" in changes and _existing_code(session, str(changes["code"]), store.id):
         raise Conflict(f"Another store or warehouse already has the code {changes['code']!r}.")
     for name, value in changes.items():
@@ -287,7 +287,7 @@ def set_exception(
     errors = validate_exception(row)
     if errors:
         code = repr(store.code)
-        raise Refused(EXCEPTION_INVALID % {"code": code}, errors, EXCEPTION_INVALID, code=code)
+        raise Refused.of(EXCEPTION_INVALID, errors, code=code)
     hours = list(row.get("hours") or [])
     closed = bool(row.get("closed", not hours))
     exception = session.scalar(
