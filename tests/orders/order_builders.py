@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from parcours import inventory
 from parcours.core.models import OutboxEvent
-from parcours.orders import payments, pickup
+from parcours.orders import lifecycle, payments, pickup
 from parcours.orders.models import PICKUP_MODES, Fulfilment, Order, OrderLine
 from parcours.orders.service import ORDER_COMPLETED, add_event, emit, order_number
 from tests.orders.conftest import PRICES, Shop
@@ -107,6 +107,15 @@ def place_order(
         add_event(session, now, order.id, "placed", "test")
         emit(session, now, order, ORDER_COMPLETED)
         return Placed(order.id, order.number, fulfilment.id, line_ids, code, ref)
+
+
+def delivered_order(shop: Shop) -> Placed:
+    """Two ROBE-LIN-S paid and delivered from the warehouse: an order to take back."""
+    placed = place_order(shop, [("ROBE-LIN-S", 2)], mode="home_delivery", at="WH-1", captured=True)
+    with shop.db.transaction() as session:
+        for step in ("picking", "shipped", "delivered"):
+            lifecycle.transition(session, shop.clock.now(), placed.fulfilment_id, step, "test")
+    return placed
 
 
 def event_types(shop: Shop) -> list[str]:

@@ -7,7 +7,7 @@ import pytest
 
 from parcours.orders import service
 from tests.orders.conftest import Shop
-from tests.orders.order_builders import place_order
+from tests.orders.order_builders import delivered_order, place_order
 
 pytestmark = pytest.mark.anyio
 HTML = {"Accept": "text/html"}
@@ -57,15 +57,11 @@ async def test_the_customer_starts_a_return_and_the_store_receives_it_as_announc
 ) -> None:
     from sqlalchemy import select
 
-    from parcours.orders import lifecycle
     from parcours.orders.models import Return
     from tests import builders
     from tests.web.test_console import csrf_in, log_in
 
-    placed = place_order(shop, [("ROBE-LIN-S", 2)], mode="home_delivery", at="WH-1", captured=True)
-    with shop.db.transaction() as session:
-        for step in ("picking", "shipped", "delivered"):
-            lifecycle.transition(session, shop.clock.now(), placed.fulfilment_id, step, "test")
+    placed = delivered_order(shop)
     link = link_of(shop, placed.number)
     page = await client.get(link, params={"lang": "en"}, headers=HTML)
     assert 'id="return-form"' in page.text
@@ -120,12 +116,8 @@ async def test_the_customer_starts_a_return_and_the_store_receives_it_as_announc
 async def test_the_customer_reads_the_refusals_of_their_page_in_french(
     client: httpx.AsyncClient, shop: Shop
 ) -> None:
-    from parcours.orders import lifecycle
 
-    placed = place_order(shop, [("ROBE-LIN-S", 2)], mode="home_delivery", at="WH-1", captured=True)
-    with shop.db.transaction() as session:
-        for step in ("picking", "shipped", "delivered"):
-            lifecycle.transition(session, shop.clock.now(), placed.fulfilment_id, step, "test")
+    placed = delivered_order(shop)
     link = link_of(shop, placed.number)
     french = {**HTML, "Accept-Language": "fr"}
     line = {"quantity_1": "1", "reason_1": "too_small"}

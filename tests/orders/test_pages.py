@@ -173,13 +173,9 @@ async def test_staff_prepare_a_pickup_and_hand_it_over_at_the_counter(
 async def test_the_returns_desk_takes_goods_back_and_restocks_them(
     client: httpx.AsyncClient, shop: Shop, clock: ManualClock
 ) -> None:
-    from parcours.orders import lifecycle
-    from tests.orders.order_builders import place_order
+    from tests.orders.order_builders import delivered_order
 
-    placed = place_order(shop, [("ROBE-LIN-S", 2)], mode="home_delivery", at="WH-1", captured=True)
-    with shop.db.transaction() as session:
-        for step in ("picking", "shipped", "delivered"):
-            lifecycle.transition(session, clock.now(), placed.fulfilment_id, step, "test")
+    placed = delivered_order(shop)
     builders.user(shop.db, clock)
     await log_in(client)
     desk = "/console/commerce/returns"
@@ -312,13 +308,9 @@ async def test_the_pickup_counter_keeps_its_refusals_in_english_for_an_english_r
 async def test_the_returns_desk_says_its_refusals_in_french(
     client: httpx.AsyncClient, shop: Shop, clock: ManualClock
 ) -> None:
-    from parcours.orders import lifecycle
-    from tests.orders.order_builders import place_order
+    from tests.orders.order_builders import delivered_order
 
-    placed = place_order(shop, [("ROBE-LIN-S", 2)], mode="home_delivery", at="WH-1", captured=True)
-    with shop.db.transaction() as session:
-        for step in ("picking", "shipped", "delivered"):
-            lifecycle.transition(session, clock.now(), placed.fulfilment_id, step, "test")
+    placed = delivered_order(shop)
     builders.user(shop.db, clock)
     await log_in(client)
     desk = "/console/commerce/returns"

@@ -14,6 +14,7 @@ from tests.web.test_console import HTML, log_in
 
 pytestmark = pytest.mark.anyio
 UNKNOWN_ORDER = "/console/commerce/orders/W1999-000001"
+FRENCH = {**HTML, "Accept-Language": "fr"}
 
 
 async def test_an_unknown_order_is_said_in_french_on_the_error_page(
@@ -21,7 +22,7 @@ async def test_an_unknown_order_is_said_in_french_on_the_error_page(
 ) -> None:
     builders.user(db, clock)
     await log_in(client)
-    page = await client.get(UNKNOWN_ORDER, headers={**HTML, "Accept-Language": "fr"})
+    page = await client.get(UNKNOWN_ORDER, headers=FRENCH)
     assert page.status_code == 404
     said = "Aucune commande n’a le numéro &#39;W1999-000001&#39;."
     assert f'<p class="error" role="alert">{said}</p>' in page.text
@@ -37,8 +38,6 @@ async def test_an_unknown_order_is_said_in_english_to_an_english_reader(
     assert page.status_code == 404
     assert "No order has the number &#39;W1999-000001&#39;." in page.text
 
-
-FRENCH = {**HTML, "Accept-Language": "fr"}
 
 
 async def test_a_role_refusal_is_said_in_french_on_the_error_page(
