@@ -145,20 +145,26 @@ _SPARK_TYPES = {
     "boolean": "BOOLEAN",
     "timestamp": "TIMESTAMP_NTZ",
 }
+# Each fact's schema as Spark reads it: the types the export writes.
+_SPARK_SCHEMAS = {
+    name: ", ".join(f"`{c}` {_SPARK_TYPES[t]}" for c, t in FACT_COLUMNS[name].items())
+    for name in FACT_NAMES
+}
 
 
 def spark_engine(directory: Path) -> Engine:
     """The metrics on Spark (the process's local session) over a Parquet export.
 
-    Each fact is read with its schema given (the types the export writes): Spark would
-    otherwise run a schema-inference job per fact every time an engine opens."""
+    Each fact is read with its schema given: Spark would otherwise run a schema-inference
+    job per fact every time an engine opens. Its view is named after the export folder,
+    so opening again replaces it instead of adding one to the session's catalogue."""
     session = spark_session()
     backend = ibis.pyspark.connect(session)
+    folder = uuid.uuid5(uuid.NAMESPACE_URL, str(directory.resolve())).hex
     tables = {}
     for name in FACT_NAMES:
-        schema = ", ".join(f"`{c}` {_SPARK_TYPES[t]}" for c, t in FACT_COLUMNS[name].items())
-        frame = session.read.schema(schema).parquet(str(_fact_path(directory, name)))
-        view = f"parcours_{name}_{uuid.uuid4().hex}"
+        frame = session.read.schema(_SPARK_SCHEMAS[name]).parquet(str(_fact_path(directory, name)))
+        view = f"parcours_{name}_{folder}"
         frame.createOrReplaceTempView(view)
         tables[name] = backend.table(view)
     return Engine("spark", backend, facts_of(tables))
