@@ -43,9 +43,9 @@ from parcours.stores.spatial import network_version
 
 def console_msgids() -> set[str]:
     """Words this context's pages translate from Python data (for the translation tests)."""
-    from parcours.stores.pages import SERVICE_MESSAGES
+    from parcours.stores.pages import CONSOLE_WORDS, SERVICE_MESSAGES
 
-    return set(SERVICE_MESSAGES)
+    return set(SERVICE_MESSAGES) | set(CONSOLE_WORDS)
 
 
 def cli_app() -> typer.Typer:

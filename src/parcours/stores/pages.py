@@ -16,8 +16,8 @@ from parcours.core.deps import ClockDep, DbSession, SettingsDep
 from parcours.core.errors import InvalidInput, ParcoursError
 from parcours.core.i18n import SUPPORTED_LOCALES, format_number, negotiate_locale
 from parcours.stores import locator, places, service
+from parcours.stores.hours import DAY_NAMES, WEEKDAYS, hours_text, parse_hours_text
 from parcours.stores.hours import MESSAGES as HOURS_MESSAGES
-from parcours.stores.hours import WEEKDAYS, hours_text, parse_hours_text
 from parcours.stores.models import Store
 from parcours.web.console import Console, ConsoleContext, VerifiedConsole, render, require_role
 
@@ -26,6 +26,8 @@ public_router = APIRouter(include_in_schema=False)
 
 # What the services refuse, shown by these pages with `said(...)` in the reader's language.
 SERVICE_MESSAGES = (*service.MESSAGES, *HOURS_MESSAGES, *places.MESSAGES, *locator.MESSAGES)
+# Weekday names, said on the store page and inside hours refusals.
+CONSOLE_WORDS = tuple(DAY_NAMES.values())
 
 
 # ------------------------------------------------------------------ public locator
@@ -159,6 +161,7 @@ def _detail(
         store=store,
         hours=hours | (form or {}).get("hours", {}),
         weekdays=WEEKDAYS,
+        day_names=DAY_NAMES,
         services=service.SERVICES,
         exceptions=service.list_exceptions(session, store.id),
         can_edit=context.user is not None and context.user.role == "admin",
