@@ -35,6 +35,7 @@ from parcours.catalog.service import (
 )
 from parcours.core import audit
 from parcours.core.errors import (
+    ONE_OF,
     FieldError,
     InvalidInput,
     Refused,
@@ -48,7 +49,6 @@ TEXT_FIELDS = ("name", "description")
 # What the one-voice page and its fixes can be refused, as `message % values` for the
 # console (see `core.errors.refusal`); unknown channels and listings are `service`'s.
 UNKNOWN_FIELD = "Unknown field."
-ONE_OF = "must be one of %(choices)s"
 CURRENCIES_DIFFER = (
     "%(channel)s sells in %(currency)s and %(reference)s in %(reference_currency)s: "
     "a price cannot be copied across currencies."

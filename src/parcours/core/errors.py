@@ -57,6 +57,10 @@ def _filled(message: str, shown: Mapping[str, str]) -> str:
     return message % shown if shown else message
 
 
+# The field refusal every context's checks share, for a value outside a fixed list.
+ONE_OF = "must be one of %(choices)s"
+
+
 def refusal(
     message: str, *, pointer: str | None = None, parameter: str | None = None, **values: Any
 ) -> FieldError:

@@ -28,12 +28,20 @@ from sqlalchemy.orm import Session
 from parcours import customers, orders
 from parcours.core.clock import Clock
 from parcours.core.db import Database
-from parcours.core.errors import Conflict, FieldError, InvalidInput, NotFound, Refused, refusal
+from parcours.core.errors import (
+    ONE_OF,
+    Conflict,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    Refused,
+    refusal,
+)
 from parcours.core.ids import new_id
 from parcours.engagement.models import Campaign, Delivery
 from parcours.engagement.policy import BETWEEN, HH_MM, LOCAL_TIME, zone_of
 from parcours.engagement.sending import SendRequest, insert_ignoring_duplicates, queue_row
-from parcours.engagement.templates_service import CHANNELS, ONE_OF, TemplateView, get_template
+from parcours.engagement.templates_service import CHANNELS, TemplateView, get_template
 
 STATUSES = ("draft", "scheduled", "sending", "sent", "cancelled")
 HOLDOUT = "holdout"

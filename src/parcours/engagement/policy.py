@@ -20,9 +20,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parcours.core.errors import FieldError, Refused, refusal
+from parcours.core.errors import ONE_OF, FieldError, Refused, refusal
 from parcours.engagement.models import ContactPolicy
-from parcours.engagement.templates_service import CHANNELS, ONE_OF
+from parcours.engagement.templates_service import CHANNELS
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HH_MM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")

@@ -24,7 +24,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parcours.core.errors import FieldError, NotFound, Refused, SaidConflict, refusal
+from parcours.core.errors import ONE_OF, FieldError, NotFound, Refused, SaidConflict, refusal
 from parcours.engagement.models import MessageTemplate, MessageTemplateVersion
 
 CHANNELS = ("email", "sms", "push", "webhook")
@@ -59,7 +59,6 @@ SMS_MAX = 640  # four concatenated SMS
 KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 # What checking and saving a template refuses, as `message % values` for the console.
 KEY_FORM = "use 1-64 lower-case letters, digits, '-', '_' or '.'"
-ONE_OF = "must be one of %(choices)s"
 WEBHOOK_TRANSACTIONAL = (
     "a webhook goes to a partner system, not to the person, so no consent covers it: "
     "webhook templates are transactional"

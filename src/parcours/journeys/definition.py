@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import time
 from typing import Any
 
-from parcours.core.errors import FieldError, Refused, refusal
+from parcours.core.errors import ONE_OF, FieldError, Refused, refusal
 
 TRIGGERS = ("event", "segment_entered", "date_trait", "geo_entered", "back_in_stock")
 STEP_TYPES = ("wait", "condition", "send", "promo_code", "points", "tag", "webhook", "exit")
@@ -50,7 +50,6 @@ EXAMPLE = {
 # reader's language (the API's `detail` is the English text).
 LOCAL_TIME = "a local time of day such as 09:00"
 TRIGGER_OBJECT = "give the trigger as an object with a type"
-ONE_OF = "must be one of %(choices)s"
 PROPERTIES = "an object of property values"
 NAME_EVENT = "name the tracking event"
 SEGMENT_KEY = "give the segment key"

@@ -33,7 +33,15 @@ from sqlalchemy.orm import Session
 from parcours import customers, orders
 from parcours.core.clock import Clock
 from parcours.core.db import Database
-from parcours.core.errors import FieldError, InvalidInput, NotFound, Refused, SaidConflict, refusal
+from parcours.core.errors import (
+    ONE_OF,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    Refused,
+    SaidConflict,
+    refusal,
+)
 from parcours.core.events import Consumer, PeriodicJob
 from parcours.core.models import OutboxEvent
 from parcours.loyalty import ledger
@@ -46,7 +54,7 @@ from parcours.loyalty.models import (
     RewardRedemption,
 )
 from parcours.loyalty.offers import issue_code
-from parcours.loyalty.promotions import CENTS_ABOVE_0, KEY, NAME_IN_LANGUAGE, ONE_OF
+from parcours.loyalty.promotions import CENTS_ABOVE_0, KEY, NAME_IN_LANGUAGE
 
 DEFAULT_TIERS: list[dict[str, Any]] = [
     {"key": "bronze", "name_fr": "Bronze", "name_en": "Bronze", "min_points": 0},

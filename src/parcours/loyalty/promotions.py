@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from parcours import orders
-from parcours.core.errors import FieldError, NotFound, Refused, SaidConflict, refusal
+from parcours.core.errors import ONE_OF, FieldError, NotFound, Refused, SaidConflict, refusal
 from parcours.core.money import Money
 from parcours.loyalty.models import PROMOTION_KINDS, PromoCodeRedemption, Promotion
 
@@ -89,7 +89,6 @@ class Grant:
 # What managing promotions refuses, as `message % values` for the console.
 PROMOTION_KEY = "2 to 64 of a-z, 0-9, _ and -, e.g. summer-10"
 NAME_IN_LANGUAGE = "give a name in this language"
-ONE_OF = "must be one of %(choices)s"
 BASIS_POINTS = "basis points from 1 to 10000 (1000 = 10 %)"
 CENTS_ABOVE_0 = "an amount in cents above 0"
 UNITS = "a number of units from 1 to 99"

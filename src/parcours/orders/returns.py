@@ -26,7 +26,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from parcours import inventory, stores
-from parcours.core.errors import FieldError, Refused, refusal
+from parcours.core.errors import ONE_OF, FieldError, Refused, refusal
 from parcours.orders import payments
 from parcours.orders.models import (
     HANDED_OVER,
@@ -54,7 +54,6 @@ STORE_OR_POST = "must be store or post"
 REFUND_OR_EXCHANGE = "must be refund or exchange"
 AT_LEAST_ONE_LINE = "bring back at least one line"
 POSITIVE = "must be a positive number"
-ONE_OF = "must be one of %(choices)s"
 RESALEABLE_OR_DAMAGED = "must be resaleable or damaged"
 FIELDS_INVALID = "%(count)s field(s) of the return are invalid."
 AT_A_WAREHOUSE = "parcels are received at a warehouse"
