@@ -39,7 +39,6 @@ async def test_an_unknown_order_is_said_in_english_to_an_english_reader(
     assert "No order has the number &#39;W1999-000001&#39;." in page.text
 
 
-
 async def test_a_role_refusal_is_said_in_french_on_the_error_page(
     client: httpx.AsyncClient, db: Database, clock: ManualClock
 ) -> None:
