@@ -1,7 +1,8 @@
 """Segment-compatible tracking: what the endpoints accept, refuse, store and report.
 
-Identity resolution is the identity graph's business; here `identity.observe` is
-replaced by a recorder so that these tests assert what tracking hands it, and the log.
+Identity resolution is the identity graph's business: it reads the log afterwards
+(`identity_log`). Here `identity.observe` is replaced by a recorder, so that these tests
+assert what the log hands it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from parcours import stores
 from parcours.core.clock import ManualClock
 from parcours.core.db import Database
 from parcours.core.models import ApiKey, AuditEntry
-from parcours.customers import identity, privacy, tracking
+from parcours.customers import identity, identity_log, privacy, tracking
 from parcours.customers.models import TrackedEvent
 from tests import builders
 
@@ -501,7 +502,11 @@ async def test_a_store_is_named_by_id_or_code_and_an_unknown_one_is_reported(
 
 
 async def test_a_replayed_message_id_is_stored_once(
-    client: httpx.AsyncClient, db: Database, write_key: str, observed: list[Any]
+    client: httpx.AsyncClient,
+    db: Database,
+    clock: ManualClock,
+    write_key: str,
+    observed: list[Any],
 ) -> None:
     identify = {"type": "identify", "userId": "u-1", "anonymousId": "a-1", "messageId": "m-7"}
     first = await client.post("/v1/batch", json={"batch": [identify]}, headers=basic(write_key))
@@ -519,11 +524,16 @@ async def test_a_replayed_message_id_is_stored_once(
     }
     assert single.json()["duplicates"] == 1
     assert len(logged(db, message_id="m-7")) == 1
-    assert len(observed) == 1  # a replay feeds the identity graph nothing new
+    identity_log.resolve_job(db, clock)
+    assert [[o.reference for o in call] for call in observed] == [["m-7"]]  # stored once
 
 
 async def test_a_batch_mixing_replayed_and_new_events_stores_and_observes_only_the_new(
-    client: httpx.AsyncClient, db: Database, write_key: str, observed: list[Any]
+    client: httpx.AsyncClient,
+    db: Database,
+    clock: ManualClock,
+    write_key: str,
+    observed: list[Any],
 ) -> None:
     def identify(n: int) -> dict[str, Any]:
         return {
@@ -536,6 +546,7 @@ async def test_a_batch_mixing_replayed_and_new_events_stores_and_observes_only_t
     await client.post(
         "/v1/batch", json={"batch": [identify(1), identify(3)]}, headers=basic(write_key)
     )
+    identity_log.resolve_job(db, clock)
     batch = [identify(n) for n in (1, 2, 3, 4)]
     again = await client.post("/v1/batch", json={"batch": batch}, headers=basic(write_key))
     assert again.json() | {"rejected": []} == {
@@ -546,6 +557,7 @@ async def test_a_batch_mixing_replayed_and_new_events_stores_and_observes_only_t
         "rejected": [],
     }
     assert sorted(e.message_id for e in logged(db)) == ["m-1", "m-2", "m-3", "m-4"]
+    identity_log.resolve_job(db, clock)
     assert [o.reference for o in observed[-1]] == ["m-2", "m-4"]
 
 
@@ -662,8 +674,12 @@ async def test_an_erased_persons_events_are_refused_until_a_new_consent(
     assert ("email", "lea@example.com") in asked[0]
 
 
-async def test_identity_is_observed_once_per_request_with_the_identity_bearing_events(
-    client: httpx.AsyncClient, write_key: str, observed: list[list[identity.Observation]]
+async def test_identity_reads_the_identity_bearing_events_of_the_log_in_one_call(
+    client: httpx.AsyncClient,
+    db: Database,
+    clock: ManualClock,
+    write_key: str,
+    observed: list[list[identity.Observation]],
 ) -> None:
     batch = [
         {
@@ -681,6 +697,8 @@ async def test_identity_is_observed_once_per_request_with_the_identity_bearing_e
         track(userId="u-5", anonymousId=None),  # one id only: nothing to link
     ]
     await client.post("/v1/batch", json={"batch": batch}, headers=basic(write_key))
+    assert observed == []  # ingestion only writes the log
+    assert identity_log.resolve_job(db, clock) == len(batch)  # log positions read
     assert len(observed) == 1
     observations = observed[0]
     assert [dict(o.identifiers) for o in observations] == [

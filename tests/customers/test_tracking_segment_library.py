@@ -14,7 +14,7 @@ from parcours import stores
 from parcours.app import create_app
 from parcours.core.clock import ManualClock
 from parcours.core.db import Database
-from parcours.customers import identity
+from parcours.customers import identity, identity_log
 from parcours.customers.models import TrackedEvent
 from tests import builders
 from tests.conftest import make_settings
@@ -115,7 +115,9 @@ def test_the_official_segment_library_sends_every_call_one_by_one(
     segment.sync_mode = True
     send_every_call(segment)
     assert_logged_as_sent(db, clock)
-    identify, alias = observed[0][0], observed[1][0]  # the only identity-bearing calls
+    assert observed == []  # identity reads the log afterwards
+    identity_log.resolve_job(db, clock)
+    identify, alias = observed[0]  # the only identity-bearing calls, in time order
     assert identify.identifiers["email"] == "lea.martin@example.com"
     assert dict(alias.identifiers) == {"user_id": "u-42", "anonymous_id": "a-1"}
 

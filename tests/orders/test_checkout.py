@@ -289,9 +289,11 @@ def test_the_tracking_consumer_puts_the_order_in_the_customer_log(shop: Shop) ->
 
         properties = json.loads(properties)
     assert properties["order_id"] == placed.order.number
-    # The buyer is identified by email, so the purchase lands on their profile.
+    # The buyer is identified by email, so the purchase lands on their profile once
+    # identity has read the log.
     assert any(r.type == "identify" for r in rows)
     with shop.db.transaction() as session:
+        customers.resolve_logged_events(session, shop.clock.now())
         found = customers.resolve(session, "anonymous_id", tracked[0].anonymous_id)
         assert found == shop.customer_id
 

@@ -48,6 +48,7 @@ from parcours.customers.identity import (
     traits_of,
     unmerge,
 )
+from parcours.customers.identity_log import pending_events, resolve_logged_events
 from parcours.customers.matching import RunRequest as MatchRunRequest
 from parcours.customers.matching import count_pending as count_pending_matches
 from parcours.customers.matching import run_matching
@@ -98,12 +99,15 @@ def cli_app(
 
 
 def periodic_jobs(handlers: Sequence[PersonalDataHandler] = ()) -> list[PeriodicJob]:
-    """Time-driven jobs of this context, run by the worker: the retention rules (which
-    erase inactive profiles, so they take the contexts' personal data handlers)."""
+    """Time-driven jobs of this context, run by the worker: identity reading the
+    tracking log (every second, first: the other readers stop where it is), the
+    retention rules (which erase inactive profiles, so they take the contexts'
+    personal data handlers) and the computed traits."""
+    from parcours.customers.identity_log import periodic_job as identity_job
     from parcours.customers.privacy import retention_job
     from parcours.customers.profile_traits import periodic_jobs as profile_jobs
 
-    return [retention_job(handlers), *profile_jobs()]
+    return [identity_job(), retention_job(handlers), *profile_jobs()]
 
 
 def console_msgids() -> set[str]:
@@ -171,12 +175,14 @@ __all__ = [
     "normalise",
     "normalise_email",
     "observe",
+    "pending_events",
     "periodic_jobs",
     "profile_events",
     "profile_keys",
     "refresh_everyone",
     "refresh_profiles",
     "resolve",
+    "resolve_logged_events",
     "run_matching",
     "scoped_events",
     "touched_profiles",

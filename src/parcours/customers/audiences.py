@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.schema import CreateTable
 
 from parcours.core.db import UTCDateTime, UUIDType, flushed_connection
+from parcours.customers import identity_log
 from parcours.customers.models import ComputedTraits, Consent, Customer, IdentityIdentifier
 from parcours.customers.models import TrackedEvent as E
 from parcours.customers.profile_traits import EVENT_KINDS, identifier_links, linked_events
@@ -183,14 +184,15 @@ def granted_consents(
 
 # Run by the incremental passes every second: built once, run on the session's connection
 # (the ORM's execute and a statement built per call cost ~0.3 ms each per pass).
-_HEAD = select(func.max(E.seq))
 _WINDOW = and_(E.seq > bindparam("after"), E.seq <= bindparam("up_to"))
 _NAMES = select(func.coalesce(E.event, E.type)).where(_WINDOW).distinct()
 
 
-def event_log_head(session: Session) -> int:
-    """The position (`seq`) of the latest event in the tracking log (0 when empty)."""
-    return int(flushed_connection(session).execute(_HEAD).scalar() or 0)
+def event_log_head(session: Session, now: datetime) -> int:
+    """How far the tracking log's readers may read: the position (`seq`, 0 when empty)
+    up to which every event's identifiers are in the identity graph, after the graph
+    has read the events logged since its last pass (`identity_log`)."""
+    return identity_log.resolved_head(session, now)
 
 
 def logged_event_names(session: Session, after: int, up_to: int) -> set[str]:

@@ -38,7 +38,7 @@ from parcours.core.errors import Conflict
 from parcours.core.events import PeriodicJob
 from parcours.core.models import AuditEntry
 from parcours.core.settings import Settings, get_settings
-from parcours.customers import consent, identity, tracking
+from parcours.customers import consent, identity, identity_log, tracking
 from parcours.customers.models import (
     ComputedTraits,
     Consent,
@@ -200,6 +200,7 @@ def export_person(
     handlers: Sequence[PersonalDataHandler] = (),
 ) -> SubjectExport:
     """Everything Parcours holds about a person, all merged profiles included (audited)."""
+    identity_log.resolve_logged_events(session, now)  # links of events not read yet
     rows = _person_rows(session, profile_id)
     live, ids = rows[0].id, [row.id for row in rows]
     pairs = _profile_pairs(session, rows)
@@ -313,6 +314,7 @@ def erase_person(
     Events, identity data, traits and consents are deleted; the profile rows keep only
     their ids; handlers erase their contexts' part; the identifiers become tombstones.
     """
+    identity_log.resolve_logged_events(session, now)  # links of events not read yet
     rows = _person_rows(session, profile_id)
     live, ids = rows[0], [row.id for row in rows]
     if live.erased_at is not None:
@@ -426,6 +428,7 @@ def apply_retention(
 ) -> RetentionReport:
     """Delete what the policy no longer allows to keep; erase at most `max_profiles`
     inactive profiles per run (the next run continues)."""
+    identity_log.resolve_logged_events(session, now)  # before deleting events
     report = RetentionReport()
     removed = report.removed
     if cutoff := _cutoff(now, policy.events_days):

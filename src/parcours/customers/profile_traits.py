@@ -61,6 +61,7 @@ from parcours.core.db import Database, UUIDType, bulk_insert, flushed_connection
 from parcours.core.events import PeriodicJob, locked_cursor
 from parcours.core.models import ConsumerCursor
 from parcours.core.money import Money
+from parcours.customers import identity_log
 from parcours.customers.models import ComputedTraits, Customer, IdentityIdentifier
 from parcours.customers.models import TrackedEvent as E
 
@@ -618,14 +619,11 @@ def _touched() -> CompoundSelect[Any]:
 
 
 def refresh_recent(db: Database, clock: Clock) -> int:
-    """Refresh the profiles whose events arrived since the last run; how many.
-
-    Events that commit late with an older position are caught by the next full refresh.
-    """
+    """Refresh the profiles whose events arrived since the last run; how many."""
     with db.transaction() as session:
         now = clock.now()
         cursor = _events_cursor(session, now)
-        head = session.scalar(select(func.max(E.seq))) or 0
+        head = identity_log.resolved_head(session, now)
         if head <= cursor.position:
             return 0
         touched = touched_profiles(session, cursor.position, head)
@@ -641,7 +639,7 @@ def refresh_everyone(db: Database, clock: Clock) -> int:
     with db.transaction() as session:
         now = clock.now()
         cursor = _events_cursor(session, now)
-        cursor.position = session.scalar(select(func.max(E.seq))) or 0
+        cursor.position = identity_log.resolved_head(session, now)
         cursor.updated_at = now
         return refresh_all(session, now)
 

@@ -3,9 +3,8 @@
 Every channel sends Segment-spec messages (`track`, `identify`, `page`, `screen`,
 `alias`, `group`); this module checks them with plain code (no per-event pydantic: it
 is the hot path), corrects the sender's clock skew, drops what an erasure blocked, and
-writes the append-only `events` log with one bulk insert per request. Identity
-evidence (identify, alias, and events carrying both a user id and an anonymous id)
-goes to `identity.observe` once per request, in the same transaction.
+writes the append-only `events` log with one bulk insert per request. The identity
+graph reads the log afterwards, as its other readers do (`identity_log`).
 
 The validation functions are pure (`prepare_event`, `prepare_batch`, `correct_skew`,
 `event_channel`), so they are easy to test; `ingest` does the database work.
@@ -42,7 +41,7 @@ from parcours.core.errors import (
 from parcours.core.ids import new_id
 from parcours.core.models import ApiKey
 from parcours.core.pagination import MAX_LIMIT, Page
-from parcours.customers import identity, privacy
+from parcours.customers import identity, identity_log, privacy
 from parcours.customers.models import TrackedEvent
 
 TRACKING_SCOPE = "tracking:write"
@@ -501,7 +500,7 @@ def prepare_event(
         pointer=pointer,
         index=index,
         store_ref=store_ref,
-        device_id=_device_id(context),
+        device_id=identity_log.device_id(context),
         traits=traits or {},
         texts=texts,
     )
@@ -569,16 +568,6 @@ def _store_ref(context: Mapping[str, Any], pointer: str, errors: list[FieldError
         )
         return None
     return value.strip()
-
-
-def _device_id(context: Mapping[str, Any]) -> str | None:
-    device = context.get("device")
-    if not isinstance(device, dict):
-        return None
-    value = device.get("id")
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    return None
 
 
 def _times(
@@ -753,21 +742,18 @@ def ingest(
     events: Sequence[PreparedEvent],
     rejected: Sequence[Rejection] = (),
 ) -> IngestResult:
-    """Store valid events in the log and feed the identity graph, in the caller's
-    transaction.
+    """Store valid events in the log, in the caller's transaction.
 
     Events naming an unknown store, or an identifier an erasure blocked, are refused
     (added to the rejections). A messageId already in the log is not stored again.
     Store references are resolved in one query, erasures in one call, the rows in one
-    bulk INSERT … ON CONFLICT DO NOTHING, and identity in one `observe` call.
+    bulk INSERT … ON CONFLICT DO NOTHING. The identity graph reads the log afterwards
+    (`identity_log`).
     """
     refused = list(rejected)
     kept = _resolve_stores(session, _unique_messages(events), refused)
     kept = _drop_erased(session, kept, refused)
     stored = _insert(session, source_id, kept)
-    observations = _observations(e for e in kept if e.row["message_id"] in stored)
-    if observations:
-        identity.observe(session, now, observations)
     refused.sort(key=lambda r: -1 if r.index is None else r.index)
     return IngestResult(len(kept), len(stored), len(kept) - len(stored), refused)
 
@@ -928,6 +914,9 @@ _POSTGRES_INSERT = (  # built from constants only; %b: arrays travel in binary
 )
 
 
+_LOG_LOCK_KEY = 0x7E_1A_C0_6  # pg_advisory_xact_lock: inserts into the log take turns
+
+
 def _sqlite_time(value: datetime | None) -> str | None:
     # The text form SQLAlchemy's SQLite DATETIME writes and reads back (UTC, no zone).
     if value is None:
@@ -954,6 +943,10 @@ def _insert(session: Session, source_id: uuid.UUID | None, events: list[Prepared
         return set()
     connection = session.connection()
     if connection.dialect.name == "postgresql":
+        # The log's readers (identity first) move a cursor along `seq`: an event must
+        # never commit after one numbered past it. Inserts take turns until their
+        # commit, as they do on SQLite, whose transactions hold its write lock.
+        connection.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (_LOG_LOCK_KEY,))
         return _insert_postgres(connection, source_id, events)
     return _insert_sqlite(connection, source_id, events)
 
@@ -1013,70 +1006,6 @@ def _insert_postgres(
             column.append(value)
     result = connection.exec_driver_sql(_POSTGRES_INSERT, tuple(columns))
     return set(result.scalars())
-
-
-def _observations(events: Iterable[PreparedEvent]) -> list[identity.Observation]:
-    """Identity evidence of newly stored events, in time order.
-
-    identify: its ids, device and traits; alias: previousId (read as an anonymous id)
-    with the new userId; track/page/screen: only when they carry both a userId and an
-    anonymousId. Repeats of the same ids without traits are sent once per request,
-    as their first and (when later) last sighting.
-    """
-    found: list[identity.Observation] = []
-    sightings: dict[tuple[tuple[str, str], ...], list[identity.Observation]] = {}
-    for event in events:
-        observation = _observation(event)
-        if observation is None:
-            continue
-        if observation.traits:
-            found.append(observation)
-            continue
-        key = tuple(sorted(observation.identifiers.items()))
-        seen = sightings.get(key)
-        if seen is None:
-            sightings[key] = [observation, observation]
-        elif observation.observed_at < seen[0].observed_at:
-            seen[0] = observation
-        elif observation.observed_at > seen[1].observed_at:
-            seen[1] = observation
-    for first, last in sightings.values():
-        found.append(first)
-        if last.observed_at > first.observed_at:
-            found.append(last)
-    found.sort(key=lambda o: o.observed_at)
-    return found
-
-
-def _observation(event: PreparedEvent) -> identity.Observation | None:
-    row = event.row
-    kind = row["type"]
-    ids: dict[str, str] = {}
-    if kind == "identify":
-        ids = {
-            k: v
-            for k, v in (("user_id", row["user_id"]), ("anonymous_id", row["anonymous_id"]))
-            if v
-        }
-        for trait in ("email", "phone"):
-            value = event.traits.get(trait)
-            if isinstance(value, str) and value.strip():
-                ids[trait] = value
-    elif kind == "alias":
-        ids = {"user_id": row["user_id"], "anonymous_id": row["previous_id"]}
-    elif kind in ("track", "page", "screen") and row["user_id"] and row["anonymous_id"]:
-        ids = {"user_id": row["user_id"], "anonymous_id": row["anonymous_id"]}
-    else:
-        return None
-    if event.device_id:
-        ids["device_id"] = event.device_id
-    return identity.Observation(
-        identifiers=ids,
-        source=row["channel"],
-        observed_at=row["timestamp"],
-        traits=dict(event.traits) if kind == "identify" else {},
-        reference=row["message_id"],
-    )
 
 
 def _source(db: Database, key: str | None, body: Body) -> uuid.UUID:

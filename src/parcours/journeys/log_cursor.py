@@ -19,5 +19,5 @@ def events_cursor(session: Session, now: datetime) -> ConsumerCursor:
     """The journeys' position in the tracking log (locked on PostgreSQL), created at the
     current head the first time."""
     return locked_cursor(
-        session, EVENTS_CURSOR, now, start=lambda: customers.event_log_head(session)
+        session, EVENTS_CURSOR, now, start=lambda: customers.event_log_head(session, now)
     )

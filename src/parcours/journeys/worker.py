@@ -193,7 +193,7 @@ def read_event_log(session: Session, now: datetime) -> int:
     """One pass over the tracking log after the cursor (at most WINDOW positions):
     people entered, exited or woken; returns how many."""
     cursor = events_cursor(session, now)
-    head = customers.event_log_head(session)
+    head = customers.event_log_head(session, now)
     if head <= cursor.position:
         return 0
     after, up_to = cursor.position, min(head, cursor.position + WINDOW)
@@ -242,7 +242,7 @@ def read_event_log_job(db: Database, clock: Clock) -> int:
     total = 0
     while True:
         with db.transaction() as session:
-            before = customers.event_log_head(session)
+            before = customers.event_log_head(session, clock.now())
             total += read_event_log(session, clock.now())
             caught_up = events_cursor(session, clock.now()).position >= before
         if caught_up:
@@ -258,7 +258,7 @@ def handle_outbox_event(session: Session, row: OutboxEvent, now: datetime) -> No
         _segment_exited(session, now, row.payload)
         return
     journeys = active_journeys(session)
-    head = customers.event_log_head(session)
+    head = customers.event_log_head(session, now)
     for live in journeys:
         trigger = live.definition.trigger
         if row.type == segments.SEGMENT_ENTERED and trigger.type == "segment_entered":
@@ -370,7 +370,7 @@ def enter_date_triggers(
             profiles.c.birth_date.is_not(None)
         )
     ).all()
-    head = customers.event_log_head(session)
+    head = customers.event_log_head(session, now)
     done = 0
     for live in dated:
         trigger = live.definition.trigger
@@ -422,7 +422,7 @@ def run_due(db: Database, clock: Clock, actions: Actions | None = None,
                 query = query.with_for_update(skip_locked=True)
             due = list(session.scalars(query))
             run = Run(session, now, actions or Actions(), Definitions(session),
-                      customers.event_log_head(session))  # fmt: skip
+                      customers.event_log_head(session, now))  # fmt: skip
             run.read_carts([instance.profile_id for instance in due])
             for instance in due:
                 advance(run, instance)

@@ -97,7 +97,7 @@ def refresh_touched(session: Session, now: datetime) -> int:
     re-evaluations it ran."""
     connection = session.connection()
     position, changes_position, changed_since = _cursors(connection, now)
-    head = customers.event_log_head(session)
+    head = customers.event_log_head(session, now)
     by_events: set[uuid.UUID] = set()
     names: set[str] = set()
     if head > position:

@@ -1,0 +1,129 @@
+"""Identity reads the tracking log: after ingestion, once per event, before the log's
+other readers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from parcours import customers
+from parcours.core.audit import SYSTEM_ACTOR
+from parcours.core.clock import ManualClock
+from parcours.core.db import Database
+from parcours.customers import identity, identity_log, privacy
+from parcours.customers.models import TrackedEvent
+
+
+def identify(n: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "identify",
+        "userId": f"u-{n}",
+        "anonymousId": f"a-{n}",
+        "messageId": f"i-{n}",
+        "traits": {"email": f"client{n}@example.com"},
+        **extra,
+    }
+
+
+def ingest(db: Database, clock: ManualClock, *messages: dict[str, Any]) -> None:
+    with db.transaction() as session:
+        result = customers.ingest_messages(session, clock.now(), list(messages))
+        assert not result.rejected
+
+
+def profile_of(db: Database, kind: str, value: str) -> Any:
+    with db.transaction() as session:
+        return identity.resolve(session, kind, value)
+
+
+def pending(db: Database) -> int:
+    with db.transaction() as session:
+        return customers.pending_events(session)
+
+
+def test_ingestion_writes_the_log_and_identity_reads_it_afterwards(
+    db: Database, clock: ManualClock
+) -> None:
+    ingest(db, clock, identify(1), {"type": "track", "event": "Viewed", "anonymousId": "a-9"})
+    assert profile_of(db, "user_id", "u-1") is None
+    assert pending(db) == 2
+    assert identity_log.resolve_job(db, clock) == 2
+    assert pending(db) == 0
+    profile = profile_of(db, "user_id", "u-1")
+    assert profile is not None
+    assert profile_of(db, "email", "client1@example.com") == profile
+    assert profile_of(db, "anonymous_id", "a-1") == profile
+
+
+def test_each_logged_event_is_read_once(
+    db: Database, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str | None] = []
+    observe = identity.observe
+
+    def recorded(session: Any, now: Any, observations: Any) -> Any:
+        seen.extend(o.reference for o in observations)
+        return observe(session, now, observations)
+
+    monkeypatch.setattr(identity, "observe", recorded)
+    ingest(db, clock, identify(1))
+    identity_log.resolve_job(db, clock)
+    ingest(db, clock, identify(1), identify(2))  # i-1 replayed: not stored again
+    identity_log.resolve_job(db, clock)
+    assert identity_log.resolve_job(db, clock) == 0
+    assert seen == ["i-1", "i-2"]
+
+
+def test_a_pass_reads_at_most_its_number_of_positions_per_transaction(
+    db: Database, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingest(db, clock, *[identify(n) for n in range(5)])
+    with db.transaction() as session:
+        assert customers.resolve_logged_events(session, clock.now(), limit=2) == 2
+    assert profile_of(db, "user_id", "u-1") is not None
+    assert profile_of(db, "user_id", "u-2") is None
+    transactions = 0
+    real = db.transaction
+
+    def counted() -> Any:
+        nonlocal transactions
+        transactions += 1
+        return real()
+
+    monkeypatch.setattr(identity_log, "PASS_EVENTS", 2)
+    monkeypatch.setattr(db, "transaction", counted)
+    assert identity_log.resolve_job(db, clock) == 3
+    assert transactions == 3  # positions 3-4, 5, then nothing left
+    assert profile_of(db, "user_id", "u-4") is not None
+
+
+def test_the_logs_readers_read_only_what_identity_has_read(
+    db: Database, clock: ManualClock
+) -> None:
+    ingest(db, clock, identify(1), identify(2))
+    with db.transaction() as session:
+        head = session.scalar(select(TrackedEvent.seq).order_by(TrackedEvent.seq.desc()))
+        assert customers.event_log_head(session, clock.now()) == head
+    assert pending(db) == 0  # the head was given after identity had read up to it
+    assert profile_of(db, "user_id", "u-2") is not None
+
+
+def test_an_erasure_finds_the_ids_of_events_identity_has_not_read_yet(
+    db: Database, clock: ManualClock
+) -> None:
+    ingest(db, clock, identify(1))
+    identity_log.resolve_job(db, clock)
+    profile = profile_of(db, "user_id", "u-1")
+    ingest(
+        db,
+        clock,
+        {"type": "track", "event": "Viewed", "anonymousId": "a-2", "messageId": "t-1"},
+        {"type": "page", "name": "/", "userId": "u-1", "anonymousId": "a-2", "messageId": "p-1"},
+    )
+    with db.transaction() as session:
+        report = privacy.erase_person(session, clock.now(), SYSTEM_ACTOR, profile)
+    assert report.counts["events"] == 3  # a-2's page view linked it to the person first
+    with db.transaction() as session:
+        assert session.scalars(select(TrackedEvent.message_id)).all() == []
