@@ -128,3 +128,20 @@ def test_worker_status_shows_lag(db: Database, clock: ManualClock) -> None:
         status = consumer_status(session, [_recorder([])])
     assert status[0].lag == 5
     assert status[0].position == 0
+
+
+def test_a_worker_skips_a_consumer_another_worker_is_running(
+    db: Database, clock: ManualClock
+) -> None:
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite runs one writing transaction at a time: no two workers overlap")
+    seen: list[int] = []
+    consumer = _recorder(seen)
+    _publish(db, clock, 2)
+    drain(db, [consumer], clock)
+    _publish(db, clock, 1)
+    with db.transaction() as other_worker:
+        assert events.try_locked_cursor(other_worker, consumer.name, clock.now()) is not None
+        assert events.process_batch(db, events.ConsumerRun(consumer), clock) == 0  # no wait
+    assert drain(db, [consumer], clock) == 1
+    assert seen == [0, 1, 0]

@@ -103,14 +103,21 @@ class ConsumerRun:
     gap_first_seen: dict[int, float] = field(default_factory=dict)
 
 
-def _cursor_for_update(session: Session, name: str, now: datetime) -> ConsumerCursor | None:
-    stmt = select(ConsumerCursor).where(ConsumerCursor.consumer == name)
+def try_locked_cursor(session: Session, name: str, now: datetime) -> ConsumerCursor | None:
+    """The cursor `name`, created at 0 the first time, locked until the transaction ends;
+    None on PostgreSQL while another transaction holds it, so that two workers never run
+    the same reader at once and the loser skips its round instead of waiting. (SQLite
+    runs one writing transaction at a time anyway.)"""
+    named = ConsumerCursor.consumer == name
     if session.get_bind().dialect.name == "postgresql":
-        # Two workers never run the same consumer at once: the loser skips this round.
-        stmt = stmt.with_for_update(skip_locked=True)
+        stmt = select(ConsumerCursor).where(named).with_for_update(skip_locked=True)
+    else:
+        stmt = select(ConsumerCursor).where(named)
     cursor = session.scalar(stmt)
     if cursor is not None:
         return cursor
+    if session.scalar(select(ConsumerCursor.consumer).where(named)) is not None:
+        return None  # it exists: another transaction holds it (PostgreSQL)
     cursor = ConsumerCursor(consumer=name, position=0, updated_at=now, failures=0)
     session.add(cursor)
     session.flush()
@@ -139,7 +146,7 @@ def process_batch(db: Database, run: ConsumerRun, clock: Clock, batch_size: int 
     consumer = run.consumer
     with db.transaction() as session:
         now = clock.now()
-        cursor = _cursor_for_update(session, consumer.name, now)
+        cursor = try_locked_cursor(session, consumer.name, now)
         if cursor is None:
             return 0
         rows = list(

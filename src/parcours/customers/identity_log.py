@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from parcours.core.clock import Clock
 from parcours.core.db import Database
-from parcours.core.events import PeriodicJob, locked_cursor
+from parcours.core.events import PeriodicJob, try_locked_cursor
 from parcours.core.models import ConsumerCursor
 from parcours.customers import identity
 from parcours.customers.models import TrackedEvent as E
@@ -157,16 +157,6 @@ def _log_head(session: Session) -> int:
 _POSITION = select(ConsumerCursor.position).where(ConsumerCursor.consumer == CURSOR)
 
 
-def _cursor(session: Session, now: datetime) -> ConsumerCursor | None:
-    """The cursor, locked (None on PostgreSQL when another transaction holds it)."""
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = select(ConsumerCursor).where(ConsumerCursor.consumer == CURSOR)
-        cursor = session.scalar(stmt.with_for_update(skip_locked=True))
-        if cursor is not None or session.scalar(_POSITION) is not None:
-            return cursor
-    return locked_cursor(session, CURSOR, now)
-
-
 def resolve_logged_events(session: Session, now: datetime, limit: int | None = None) -> int:
     """Feed the graph with the events logged since the last pass, in the caller's
     transaction (at most `limit` log positions, None: all); the cursor's new position.
@@ -175,7 +165,7 @@ def resolve_logged_events(session: Session, now: datetime, limit: int | None = N
     read the same events; while another transaction holds it, this one does not wait
     and answers the position that transaction started from.
     """
-    cursor = _cursor(session, now)
+    cursor = try_locked_cursor(session, CURSOR, now)
     if cursor is None:
         return int(session.scalar(_POSITION) or 0)
     head = _log_head(session)
