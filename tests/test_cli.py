@@ -155,7 +155,9 @@ def test_the_worker_reports_its_consumers(
 ) -> None:
     cli = parcours_in_process(sqlite_db, tmp_path, monkeypatch)
     assert cli("worker", "--once").returncode == 0
-    assert cli("worker", "--status").returncode == 0
+    status = cli("worker", "--status")
+    assert status.returncode == 0
+    assert "identity@events" in status.stdout  # the tracking log's readers too
 
 
 def test_serve_with_processes_refuses_in_process_consumers(tmp_path: Path) -> None:

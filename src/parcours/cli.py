@@ -246,11 +246,19 @@ def worker(
     db = CliState.database()
     consumers = registry.consumers()
     if status:
+        from parcours import customers
+
         table = Table("consumer", "position", "lag", "last error")
         with db.transaction() as session:
+            readers = customers.log_readers(session)
             for row in consumer_status(session, consumers):
                 table.add_row(row.consumer, str(row.position), str(row.lag), row.last_error or "")
         out.print(table if consumers else "No consumer is registered yet.")
+        if readers:
+            logged = Table("tracking log reader", "position", "lag", "last error")
+            for row in readers:
+                logged.add_row(row.consumer, str(row.position), str(row.lag), row.last_error or "")
+            out.print(logged)
         return
     if once:
         moved = drain(db, consumers, SYSTEM_CLOCK)

@@ -12,6 +12,7 @@ from parcours import customers
 from parcours.core.audit import SYSTEM_ACTOR
 from parcours.core.clock import ManualClock
 from parcours.core.db import Database
+from parcours.core.models import ConsumerCursor
 from parcours.customers import identity, identity_log, privacy
 from parcours.customers.models import TrackedEvent
 
@@ -127,3 +128,26 @@ def test_an_erasure_finds_the_ids_of_events_identity_has_not_read_yet(
     assert report.counts["events"] == 3  # a-2's page view linked it to the person first
     with db.transaction() as session:
         assert session.scalars(select(TrackedEvent.message_id)).all() == []
+
+
+def test_an_event_identity_cannot_read_is_skipped_and_named_not_blocking_the_others(
+    db: Database, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    observe = identity.observe
+
+    def failing(session: Any, now: Any, observations: Any) -> Any:
+        if any(o.reference == "i-2" for o in observations):
+            raise RuntimeError("a bug")
+        return observe(session, now, observations)
+
+    monkeypatch.setattr(identity, "observe", failing)
+    ingest(db, clock, identify(1), identify(2), identify(3))
+    with db.transaction() as session:
+        assert customers.event_log_head(session, clock.now()) == 3  # the readers go on
+    assert profile_of(db, "user_id", "u-1") is not None
+    assert profile_of(db, "user_id", "u-2") is None
+    assert profile_of(db, "user_id", "u-3") is not None
+    with db.transaction() as session:
+        cursor = session.get(ConsumerCursor, identity_log.CURSOR)
+        assert cursor is not None
+        assert (cursor.failures, cursor.last_error) == (1, "skipped event i-2: RuntimeError")

@@ -30,6 +30,8 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.schema import CreateTable
 
 from parcours.core.db import UTCDateTime, UUIDType, flushed_connection
+from parcours.core.events import ConsumerStatus
+from parcours.core.models import ConsumerCursor
 from parcours.customers import identity_log
 from parcours.customers.models import ComputedTraits, Consent, Customer, IdentityIdentifier
 from parcours.customers.models import TrackedEvent as E
@@ -184,6 +186,7 @@ def granted_consents(
 
 # Run by the incremental passes every second: built once, run on the session's connection
 # (the ORM's execute and a statement built per call cost ~0.3 ms each per pass).
+_HEAD = select(func.max(E.seq))
 _WINDOW = and_(E.seq > bindparam("after"), E.seq <= bindparam("up_to"))
 _NAMES = select(func.coalesce(E.event, E.type)).where(_WINDOW).distinct()
 
@@ -193,6 +196,21 @@ def event_log_head(session: Session, now: datetime) -> int:
     up to which every event's identifiers are in the identity graph, after the graph
     has read the events logged since its last pass (`identity_log`)."""
     return identity_log.resolved_head(session, now)
+
+
+def log_readers(session: Session) -> list[ConsumerStatus]:
+    """The readers of the tracking log (cursors named `…@events`): position, how many
+    positions they have left to read, and their last error."""
+    head = int(flushed_connection(session).execute(_HEAD).scalar() or 0)
+    cursors = session.scalars(
+        select(ConsumerCursor)
+        .where(ConsumerCursor.consumer.like("%@events"))
+        .order_by(ConsumerCursor.consumer)
+    )
+    return [
+        ConsumerStatus(c.consumer, int(c.position), max(0, head - c.position), c.last_error)
+        for c in cursors
+    ]
 
 
 def logged_event_names(session: Session, after: int, up_to: int) -> set[str]:

@@ -20,6 +20,7 @@ passes an event that commits later.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -33,6 +34,8 @@ from parcours.core.events import PeriodicJob, try_locked_cursor
 from parcours.core.models import ConsumerCursor
 from parcours.customers import identity
 from parcours.customers.models import TrackedEvent as E
+
+log = logging.getLogger("parcours.identity")
 
 CURSOR = "identity@events"
 PASS_EVENTS = 5_000  # log positions read per pass of the worker's job
@@ -176,10 +179,39 @@ def resolve_logged_events(session: Session, now: datetime, limit: int | None = N
         rows = session.execute(_SIGHTINGS.where(window).order_by(E.seq))
         found = observations(Sighting(*row) for row in rows)
         if found:
-            identity.observe(session, now, found)
+            _observe(session, now, cursor, found)
         cursor.position = up_to
         cursor.updated_at = now
     return int(cursor.position)
+
+
+def _observe(
+    session: Session, now: datetime, cursor: ConsumerCursor, found: list[identity.Observation]
+) -> None:
+    """One `observe` call for the pass; if it fails, one per event, skipping the events
+    that fail, so that a bad event never stops identity nor the readers waiting for it.
+    A skipped event is logged by its message id and kept in the cursor's `last_error`
+    (`parcours worker --status` shows it with the log's other readers)."""
+    try:
+        with session.begin_nested():
+            identity.observe(session, now, found)
+        return
+    except Exception as exc:  # retried one by one below, to find the failing events
+        log.warning(
+            "identity pass failed, reading its events one by one",
+            extra={"error": type(exc).__name__},
+        )
+    for observation in found:
+        try:
+            with session.begin_nested():
+                identity.observe(session, now, [observation])
+        except Exception as exc:
+            cursor.failures += 1
+            cursor.last_error = f"skipped event {observation.reference}: {type(exc).__name__}"
+            log.error(
+                "identity skipped an event it could not read",
+                extra={"message_id": observation.reference, "error": type(exc).__name__},
+            )
 
 
 def resolved_head(session: Session, now: datetime) -> int:
