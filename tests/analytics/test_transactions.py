@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 
 from parcours import stores
 from parcours.analytics import transactions
+from parcours.catalog.models import Product, Variant
+from parcours.catalog.service import CODE_PATTERN
 from parcours.cli import app
 from parcours.core.clock import ManualClock
 from parcours.core.commandline import CliState
@@ -113,6 +115,33 @@ def test_bad_rows_are_reported_and_kept_out(
     assert count(network, Order) == 0
     report = load(network, clock, path, keep_good_rows=True)
     assert (report.orders, report.rejected_rows) == (2, 5)
+
+
+def test_skus_that_are_not_product_codes_still_become_products(
+    network: Database, clock: ManualClock, tmp_path: Path
+) -> None:
+    """Old tills use codes such as "BANK CHARGES" or "é-12": the variant keeps the SKU as
+    sold, its product gets a code made from it."""
+    rows = [
+        "536380,BANK CHARGES,Frais bancaires,1,2025-12-01T08:26:00Z,15.00,17850,LYO-1",
+        "536380,BANK-CHARGES,Frais,1,2025-12-01T08:26:00Z,1.00,17850,LYO-1",
+        "536381,é-12,Écharpe,1,2025-12-01T08:30:00Z,9.90,17850,LYO-1",
+        "536382,-lot/3,Lot,2,2025-12-01T08:31:00Z,4.00,17850,LYO-1",
+    ]
+    report = load(network, clock, write(tmp_path, rows))
+    assert (report.orders, report.lines, report.new_products) == (3, 4, 4)
+    with network.transaction() as session:
+        codes = dict(
+            session.execute(
+                select(Variant.sku, Product.code).join(Product, Variant.product_id == Product.id)
+            ).all()
+        )
+    assert set(codes) == {"BANK CHARGES", "BANK-CHARGES", "é-12", "-lot/3"}
+    assert codes["BANK-CHARGES"] == "BANK-CHARGES"  # a valid code is kept as it is
+    assert len(set(codes.values())) == 4  # one product each, even when two look alike
+    assert all(CODE_PATTERN.match(code) for code in codes.values())
+    again = load(network, clock, write(tmp_path, [r.replace("5363", "6363") for r in rows]))
+    assert (again.orders, again.new_products) == (3, 0)
 
 
 def test_a_file_without_the_needed_columns_or_with_a_bad_map_is_refused(tmp_path: Path) -> None:

@@ -9,9 +9,11 @@ connection on PostgreSQL, one executemany per table on SQLite.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -530,9 +532,10 @@ IMPORTED_CATEGORY = "imported"
 
 def add_imported_products(session: Session, now: datetime, names: dict[str, str]) -> int:
     """Products for SKUs met in imported sales history but absent from the catalogue
-    (`names`: sku -> description): one product per SKU, code = SKU, under the brand
-    `unbranded` and the category `imported` (created if missing), unpriced and unlisted,
-    for the merchandisers to complete. Bulk path; how many were created."""
+    (`names`: sku -> description): one product per SKU, its code `imported_product_code`
+    (the SKU when it is a valid code), under the brand `unbranded` and the category
+    `imported` (created if missing), unpriced and unlisted, for the merchandisers to
+    complete. Bulk path; how many were created."""
     missing = {sku: name for sku, name in names.items() if sku}
     known = _known_variant_skus(session, missing)
     missing = {s: n for s, n in missing.items() if s not in known}
@@ -546,7 +549,7 @@ def add_imported_products(session: Session, now: datetime, names: dict[str, str]
         (
             number,
             {
-                "product_code": sku,
+                "product_code": imported_product_code(sku),
                 "brand": IMPORTED_BRAND,
                 "category": IMPORTED_CATEGORY,
                 "name_fr": (name or sku)[:200],
@@ -557,6 +560,18 @@ def add_imported_products(session: Session, now: datetime, names: dict[str, str]
     ]
     report = import_rows(session, now, rows)
     return report.variants
+
+
+def imported_product_code(sku: str) -> str:
+    """The product code for a SKU met in sales history: the SKU itself when it is a valid
+    code, else its letters and digits (accents dropped, other characters as "-") and 8
+    hex digits of its hash, so that two SKUs never share a made-up code
+    ("BANK CHARGES" -> "BANK-CHARGES-1f0c…")."""
+    if CODE_PATTERN.match(sku):
+        return sku
+    plain = unicodedata.normalize("NFKD", sku).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", plain).strip("-._")[:55] or "SKU"
+    return f"{slug}-{hashlib.sha256(sku.encode()).hexdigest()[:8]}"
 
 
 def _known_variant_skus(session: Session, skus: Iterable[str]) -> set[str]:
