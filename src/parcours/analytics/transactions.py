@@ -40,6 +40,7 @@ from parcours.core.imports import ImportRejected, RowError
 FIELDS = TRANSACTION_FIELDS
 REQUIRED = ("invoice", "sku", "quantity", "date")
 MAX_QUANTITY = 100_000
+MAX_CUSTOMER_NUMBER = 32  # customers.customer_number
 
 
 @dataclass
@@ -176,6 +177,11 @@ def _parse(frame: pd.DataFrame, errors: list[pd.DataFrame]) -> pd.DataFrame:
     too_long = out["sku"].str.len() > 64
     _reject(errors, frame.loc[too_long & ok, "row"], "sku", "is longer than 64 characters")
     ok &= ~too_long
+    if "customer" in frame:
+        long_number = (frame["customer"].str.len() > MAX_CUSTOMER_NUMBER).fillna(False)
+        message = f"is longer than {MAX_CUSTOMER_NUMBER} characters"
+        _reject(errors, frame.loc[long_number, "row"], "customer", message)
+        ok &= ~long_number
     quantity = _numbers(frame["quantity"])
     bad_q = quantity.isna() | (quantity != quantity.round()) | (quantity == 0)
     bad_q |= quantity.abs() > MAX_QUANTITY
@@ -296,7 +302,7 @@ def _resolve_customers(
         countries = sales.drop_duplicates("customer").set_index("customer")["country"]
         rows = []
         for number in new:
-            row: dict[str, Any] = {"customer_number": number[:32]}
+            row: dict[str, Any] = {"customer_number": number}
             country = countries.get(number)
             if isinstance(country, str) and len(country) == 2 and country.isalpha():
                 row["country"] = country.upper()
