@@ -41,6 +41,7 @@ FIELDS = TRANSACTION_FIELDS
 REQUIRED = ("invoice", "sku", "quantity", "date")
 MAX_QUANTITY = 100_000
 MAX_CUSTOMER_NUMBER = 32  # customers.customer_number
+MAX_INVOICE = 100  # orders.external_ref
 
 
 @dataclass
@@ -174,9 +175,11 @@ def _parse(frame: pd.DataFrame, errors: list[pd.DataFrame]) -> pd.DataFrame:
         _reject(errors, frame.loc[empty, "row"], name, "is required")
         out[name] = text
         ok &= ~empty
-    too_long = out["sku"].str.len() > 64
-    _reject(errors, frame.loc[too_long & ok, "row"], "sku", "is longer than 64 characters")
-    ok &= ~too_long
+    for name, longest in (("invoice", MAX_INVOICE), ("sku", 64)):
+        too_long = out[name].str.len() > longest
+        message = f"is longer than {longest} characters"
+        _reject(errors, frame.loc[too_long & ok, "row"], name, message)
+        ok &= ~too_long
     if "customer" in frame:
         long_number = (frame["customer"].str.len() > MAX_CUSTOMER_NUMBER).fillna(False)
         message = f"is longer than {MAX_CUSTOMER_NUMBER} characters"
