@@ -195,7 +195,7 @@ def event_log_head(session: Session, now: datetime) -> int:
     """How far the tracking log's readers may read: the position (`seq`, 0 when empty)
     up to which every event's identifiers are in the identity graph, after the graph
     has read the events logged since its last pass (`identity_log`)."""
-    return identity_log.resolved_head(session, now)
+    return identity_log.resolve_logged_events(session, now)
 
 
 def log_readers(session: Session) -> list[ConsumerStatus]:

@@ -12,10 +12,11 @@ an anonymousId. Each stored event is read once: a replayed messageId is not stor
 again, so it feeds nothing again.
 
 Readers that find people through the links (profile traits, segments, journeys) read
-the log only up to `resolved_head`, which first catches this reader up: every event
-they read has its identifiers resolved. The log grows in commit order (SQLite has one
-writer; on PostgreSQL ingestion takes a lock for its insert), so the cursor never
-passes an event that commits later.
+the log only up to the position `resolve_logged_events` returns once it has caught
+this reader up (`customers.event_log_head`), so every event they read has its
+identifiers resolved. The log grows in commit order (SQLite has one writer; on
+PostgreSQL ingestion takes a lock for its insert), so the cursor never passes an event
+that commits later.
 """
 
 from __future__ import annotations
@@ -212,13 +213,6 @@ def _observe(
                 "identity skipped an event it could not read",
                 extra={"message_id": observation.reference, "error": type(exc).__name__},
             )
-
-
-def resolved_head(session: Session, now: datetime) -> int:
-    """The log position up to which every event's identifiers are in the graph, after
-    resolving the events logged since the last pass: how far the log's other readers
-    (profile traits, segments, journeys) may read."""
-    return resolve_logged_events(session, now)
 
 
 def pending_events(session: Session) -> int:

@@ -623,7 +623,7 @@ def refresh_recent(db: Database, clock: Clock) -> int:
     with db.transaction() as session:
         now = clock.now()
         cursor = _events_cursor(session, now)
-        head = identity_log.resolved_head(session, now)
+        head = identity_log.resolve_logged_events(session, now)
         if head <= cursor.position:
             return 0
         touched = touched_profiles(session, cursor.position, head)
@@ -639,7 +639,7 @@ def refresh_everyone(db: Database, clock: Clock) -> int:
     with db.transaction() as session:
         now = clock.now()
         cursor = _events_cursor(session, now)
-        cursor.position = identity_log.resolved_head(session, now)
+        cursor.position = identity_log.resolve_logged_events(session, now)
         cursor.updated_at = now
         return refresh_all(session, now)
 
