@@ -3,10 +3,12 @@ other readers."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from parcours import customers
 from parcours.core.audit import SYSTEM_ACTOR
@@ -15,6 +17,10 @@ from parcours.core.db import Database
 from parcours.core.models import ConsumerCursor
 from parcours.customers import identity, identity_log, privacy
 from parcours.customers.models import TrackedEvent
+
+WAITING_FOR_AN_ADVISORY_LOCK = text(
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+)
 
 
 def identify(n: int, **extra: Any) -> dict[str, Any]:
@@ -151,3 +157,36 @@ def test_an_event_identity_cannot_read_is_skipped_and_named_not_blocking_the_oth
         cursor = session.get(ConsumerCursor, identity_log.CURSOR)
         assert cursor is not None
         assert (cursor.failures, cursor.last_error) == (1, "skipped event i-2: RuntimeError")
+
+
+def test_inserts_into_the_log_take_turns_until_commit_on_postgresql(
+    db: Database, clock: ManualClock
+) -> None:
+    """Else an event numbered 10 could commit after one numbered 11 that a reader had
+    already passed, and identity would never read it."""
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite transactions hold its write lock: inserts take turns anyway")
+    done = threading.Event()
+
+    def second() -> None:
+        ingest(db, clock, identify(2))
+        done.set()
+
+    with db.transaction() as first:
+        customers.ingest_messages(first, clock.now(), [identify(1)])
+        worker = threading.Thread(target=second)
+        worker.start()
+        waiting = 0
+        for _ in range(100):  # until the second insert waits for the first's lock
+            with db.engine.connect() as probe:
+                waiting = probe.scalar(WAITING_FOR_AN_ADVISORY_LOCK)
+            if waiting:
+                break
+            time.sleep(0.05)
+        assert waiting == 1
+        assert not done.is_set()
+    worker.join(timeout=30)
+    assert done.is_set()
+    with db.transaction() as session:
+        logged = session.execute(select(TrackedEvent.message_id).order_by(TrackedEvent.seq))
+        assert list(logged.scalars()) == ["i-1", "i-2"]
