@@ -852,6 +852,12 @@ async def test_reading_the_log_needs_the_customers_read_scope(
     reader = {"Authorization": f"Bearer {builders.api_key(db, clock, 'customers:read')}"}
     bad = await client.get("/v1/events?cursor=zz&type=shout", headers=reader)
     assert bad.status_code == 422
+    cursor = (await client.get("/v1/events?cursor=zz", headers=reader)).json()
+    assert cursor["detail"] == "The cursor is not one this API returned; start again without it."
+    assert cursor["errors"] == [{"detail": "not a valid cursor", "parameter": "cursor"}]
+    limit = (await client.get("/v1/events?limit=501", headers=reader)).json()
+    assert limit["detail"] == "limit must be between 1 and 500"
+    assert limit["errors"] == [{"detail": "must be between 1 and 500", "parameter": "limit"}]
 
 
 def test_in_process_messages_are_ingested_as_a_batch_would_be(

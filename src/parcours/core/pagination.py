@@ -38,12 +38,25 @@ def encode_cursor(last_id: uuid.UUID) -> str:
     return base64.urlsafe_b64encode(last_id.bytes).decode().rstrip("=")
 
 
+def not_a_cursor() -> Refused:
+    """The refusal of a `cursor` parameter this API did not return."""
+    return Refused(NOT_A_CURSOR, [refusal(CURSOR, parameter="cursor")], NOT_A_CURSOR)
+
+
+def check_limit(limit: int) -> None:
+    """Refuse a page size outside 1..MAX_LIMIT (the `limit` parameter)."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise Refused.of(
+            LIMIT, [refusal(LIMIT_FIELD, parameter="limit", max=MAX_LIMIT)], max=MAX_LIMIT
+        )
+
+
 def decode_cursor(cursor: str) -> uuid.UUID:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         return uuid.UUID(bytes=raw)
     except (binascii.Error, ValueError):
-        raise Refused(NOT_A_CURSOR, [refusal(CURSOR, parameter="cursor")], NOT_A_CURSOR) from None
+        raise not_a_cursor() from None
 
 
 def paginate(
@@ -54,10 +67,7 @@ def paginate(
     limit: int,
 ) -> Page[Any]:
     """One page of `stmt` (which selects an entity) after `cursor`, at most `limit` rows."""
-    if not 1 <= limit <= MAX_LIMIT:
-        raise Refused.of(
-            LIMIT, [refusal(LIMIT_FIELD, parameter="limit", max=MAX_LIMIT)], max=MAX_LIMIT
-        )
+    check_limit(limit)
     if cursor:
         stmt = stmt.where(id_column > decode_cursor(cursor))
     rows = list(session.scalars(stmt.order_by(id_column).limit(limit + 1)))

@@ -40,7 +40,7 @@ from parcours.core.errors import (
 )
 from parcours.core.ids import new_id
 from parcours.core.models import ApiKey
-from parcours.core.pagination import MAX_LIMIT, Page
+from parcours.core.pagination import Page, check_limit, not_a_cursor
 from parcours.customers import identity, identity_log, privacy
 from parcours.customers.models import TrackedEvent
 
@@ -1109,10 +1109,7 @@ def decode_seq_cursor(cursor: str) -> int:
     except (binascii.Error, ValueError):
         raw = b""
     if len(raw) != 8:
-        raise InvalidInput(
-            "The cursor is not one this API returned; start again without it.",
-            [FieldError("not a valid cursor", parameter="cursor")],
-        )
+        raise not_a_cursor()
     return int.from_bytes(raw, "big")
 
 
@@ -1125,11 +1122,7 @@ def list_events(
     limit: int = 100,
 ) -> Page[dict[str, Any]]:
     """A page of the log in arrival order (`seq`), filtered; the read is audited."""
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput(
-            f"limit must be between 1 and {MAX_LIMIT}",
-            [FieldError(f"must be between 1 and {MAX_LIMIT}", parameter="limit")],
-        )
+    check_limit(limit)
     if where.type is not None and where.type not in TYPES:
         raise InvalidInput(
             f"type must be one of {', '.join(TYPES)}",
