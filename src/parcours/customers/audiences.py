@@ -186,7 +186,6 @@ def granted_consents(
 
 # Run by the incremental passes every second: built once, run on the session's connection
 # (the ORM's execute and a statement built per call cost ~0.3 ms each per pass).
-_HEAD = select(func.max(E.seq))
 _WINDOW = and_(E.seq > bindparam("after"), E.seq <= bindparam("up_to"))
 _NAMES = select(func.coalesce(E.event, E.type)).where(_WINDOW).distinct()
 
@@ -201,7 +200,7 @@ def event_log_head(session: Session, now: datetime) -> int:
 def log_readers(session: Session) -> list[ConsumerStatus]:
     """The readers of the tracking log (cursors named `…@events`): position, how many
     positions they have left to read, and their last error."""
-    head = int(flushed_connection(session).execute(_HEAD).scalar() or 0)
+    head = identity_log.log_head(session)
     cursors = session.scalars(
         select(ConsumerCursor)
         .where(ConsumerCursor.consumer.like("%@events"))

@@ -154,7 +154,8 @@ def observations(events: Iterable[Sighting]) -> list[identity.Observation]:
     return found
 
 
-def _log_head(session: Session) -> int:
+def log_head(session: Session) -> int:
+    """The position (`seq`) of the latest event in the tracking log (0 when empty)."""
     return int(session.scalar(select(func.max(E.seq))) or 0)
 
 
@@ -172,7 +173,7 @@ def resolve_logged_events(session: Session, now: datetime, limit: int | None = N
     cursor = try_locked_cursor(session, CURSOR, now)
     if cursor is None:
         return int(session.scalar(_POSITION) or 0)
-    head = _log_head(session)
+    head = log_head(session)
     stop = head if limit is None else min(head, cursor.position + limit)
     while cursor.position < stop:
         up_to = min(stop, cursor.position + PASS_EVENTS)
@@ -217,7 +218,7 @@ def _observe(
 
 def pending_events(session: Session) -> int:
     """How many log positions identity has not read yet."""
-    return max(0, _log_head(session) - int(session.scalar(_POSITION) or 0))
+    return max(0, log_head(session) - int(session.scalar(_POSITION) or 0))
 
 
 def resolve_job(db: Database, clock: Clock) -> int:
