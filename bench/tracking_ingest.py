@@ -479,6 +479,16 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _parcours_env(db: Database, folder: Path, log_level: str) -> dict[str, str]:
+    """The environment of a Parcours process of the bench's (server or worker) on `db`."""
+    return {
+        **os.environ,
+        "PARCOURS_DATABASE_URL": db.engine.url.render_as_string(hide_password=False),
+        "PARCOURS_DATA_DIR": str(folder),
+        "PARCOURS_LOG_LEVEL": log_level,
+    }
+
+
 def _post_served(
     db: Database, key: str, bodies: list[bytes], folder: Path, phase: Phase, options: Any
 ) -> tuple[list[float], float]:
@@ -486,14 +496,8 @@ def _post_served(
     TCP with `options.connections` requests in flight; the elapsed time after each
     completed request, and the CPU time of the servers and this client."""
     port = _free_port()
-    env = {
-        **os.environ,
-        "PARCOURS_DATABASE_URL": db.engine.url.render_as_string(hide_password=False),
-        "PARCOURS_DATA_DIR": str(folder),
-        "PARCOURS_LOG_LEVEL": "WARNING",
-        "PARCOURS_WORKER_IN_PROCESS": "false",
-        _PHASE_ENV: phase.name,
-    }
+    env = _parcours_env(db, folder, "WARNING")
+    env |= {"PARCOURS_WORKER_IN_PROCESS": "false", _PHASE_ENV: phase.name}
     serve = (
         "import uvicorn; uvicorn.run('bench.tracking_ingest:served_app', factory=True, "
         f"host='127.0.0.1', port={port}, workers={options.processes}, "
@@ -546,15 +550,9 @@ async def _post_over_tcp(
 @contextmanager
 def running_worker(db: Database, folder: Path) -> Iterator[None]:
     """`parcours worker` in a process of its own on `db`, once it has started."""
-    env = {
-        **os.environ,
-        "PARCOURS_DATABASE_URL": db.engine.url.render_as_string(hide_password=False),
-        "PARCOURS_DATA_DIR": str(folder),
-        "PARCOURS_LOG_LEVEL": "INFO",
-    }
     worker = subprocess.Popen(
         [sys.executable, "-m", "parcours", "worker"],
-        env=env,
+        env=_parcours_env(db, folder, "INFO"),  # INFO: it says when it has started
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
