@@ -67,18 +67,7 @@ class Sighting(NamedTuple):
     context: Mapping[str, Any] | None
 
 
-_SIGHTINGS = select(
-    E.seq,
-    E.message_id,
-    E.type,
-    E.user_id,
-    E.anonymous_id,
-    E.previous_id,
-    E.channel,
-    E.timestamp,
-    E.traits,
-    E.context,
-)
+_SIGHTINGS = select(*(getattr(E, name) for name in Sighting._fields))
 
 
 def device_id(context: Mapping[str, Any] | None) -> str | None:
