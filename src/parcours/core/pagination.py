@@ -43,12 +43,10 @@ def not_a_cursor() -> Refused:
     return Refused(NOT_A_CURSOR, [refusal(CURSOR, parameter="cursor")], NOT_A_CURSOR)
 
 
-def check_limit(limit: int) -> None:
-    """Refuse a page size outside 1..MAX_LIMIT (the `limit` parameter)."""
-    if not 1 <= limit <= MAX_LIMIT:
-        raise Refused.of(
-            LIMIT, [refusal(LIMIT_FIELD, parameter="limit", max=MAX_LIMIT)], max=MAX_LIMIT
-        )
+def check_limit(limit: int, most: int = MAX_LIMIT) -> None:
+    """Refuse a page size outside 1..`most` (the `limit` parameter)."""
+    if not 1 <= limit <= most:
+        raise Refused.of(LIMIT, [refusal(LIMIT_FIELD, parameter="limit", max=most)], max=most)
 
 
 def decode_cursor(cursor: str) -> uuid.UUID:

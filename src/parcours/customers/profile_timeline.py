@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from parcours import stores
 from parcours.core.errors import FieldError, InvalidInput
 from parcours.core.money import Money
+from parcours.core.pagination import check_limit
 from parcours.customers import identity
 from parcours.customers.models import Consent
 from parcours.customers.models import TrackedEvent as E
@@ -293,11 +294,7 @@ def timeline(
     `sources` (orders, returns, messages, cases... wired by the registry), with store names.
     `merges`, when the caller already read them (`merges_of`), saves reading them again.
     """
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput(
-            f"limit must be between 1 and {MAX_LIMIT}",
-            [FieldError(f"must be between 1 and {MAX_LIMIT}", parameter="limit")],
-        )
+    check_limit(limit, MAX_LIMIT)
     before = decode_position(cursor) if cursor else None
     query = TimelineQuery(profile_id, tuple(identifiers), before, limit + 1)
     entries: dict[str, TimelineEntry] = {}

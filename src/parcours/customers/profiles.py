@@ -23,10 +23,10 @@ from sqlalchemy.orm import Session
 from parcours import stores
 from parcours.core import audit
 from parcours.core.audit import Actor
-from parcours.core.errors import FieldError, InvalidInput, NotFound, SaidForbidden
+from parcours.core.errors import NotFound, SaidForbidden
 from parcours.core.models import AuditEntry
 from parcours.core.money import Money
-from parcours.core.pagination import MAX_LIMIT, Page, decode_cursor, encode_cursor
+from parcours.core.pagination import MAX_LIMIT, Page, check_limit, decode_cursor, encode_cursor
 from parcours.customers import identity
 from parcours.customers.models import ComputedTraits, Customer
 from parcours.customers.profile_timeline import (
@@ -133,14 +133,6 @@ def name_condition(q: str) -> ColumnElement[bool] | None:
     )
 
 
-def _page_limit(limit: int) -> None:
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput(
-            f"limit must be between 1 and {MAX_LIMIT}",
-            [FieldError(f"must be between 1 and {MAX_LIMIT}", parameter="limit")],
-        )
-
-
 def _summaries(
     session: Session,
     condition: ColumnElement[bool] | None,
@@ -172,7 +164,7 @@ def search_profiles(
 ) -> Page[ProfileSummary]:
     """Profiles matching `q` exactly (email, phone, customer number, loyalty card) or by
     name prefix, a page at a time (every profile when `q` is empty); audited."""
-    _page_limit(limit)
+    check_limit(limit)
     q = q.strip()
     matched = exact_matches(session, q) if q else {}
     condition: ColumnElement[bool] | None = None
