@@ -227,13 +227,21 @@ def order_row(
     return event_row(at, event="Order Completed", properties=properties, **ids)
 
 
-def log_events(db: Database, *rows: dict[str, Any]) -> None:
-    """Write events straight into the log, as tracking's bulk path does."""
+def log_events(db: Database, *rows: dict[str, Any], read: bool = True) -> None:
+    """Write events straight into the log, as tracking's bulk path does; then (unless
+    `read` is False) let the log's identity reader pass over them, as the worker does a
+    moment later (it files them by sender and feeds the identity graph)."""
     from parcours.core.db import bulk_insert
+    from parcours.customers import identity_log
     from parcours.customers.models import TrackedEvent
 
+    if not rows:
+        return
     with db.transaction() as session:
         session.execute(bulk_insert(TrackedEvent), list(rows))
+    if read:
+        with db.transaction() as session:
+            identity_log.resolve_logged_events(session, max(r["received_at"] for r in rows))
 
 
 def known_person(

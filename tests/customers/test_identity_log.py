@@ -15,8 +15,8 @@ from parcours.core.audit import SYSTEM_ACTOR
 from parcours.core.clock import ManualClock
 from parcours.core.db import Database
 from parcours.core.models import ConsumerCursor
-from parcours.customers import identity, identity_log, privacy
-from parcours.customers.models import TrackedEvent
+from parcours.customers import identity, identity_log, privacy, tracking
+from parcours.customers.models import EventSender, TrackedEvent
 
 WAITING_FOR_AN_ADVISORY_LOCK = text(
     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
@@ -134,6 +134,68 @@ def test_an_erasure_finds_the_ids_of_events_identity_has_not_read_yet(
     assert report.counts["events"] == 3  # a-2's page view linked it to the person first
     with db.transaction() as session:
         assert session.scalars(select(TrackedEvent.message_id)).all() == []
+
+
+def filed(db: Database) -> list[tuple[str, str, str]]:
+    with db.transaction() as session:
+        rows = session.execute(
+            select(EventSender.kind, EventSender.value, TrackedEvent.message_id)
+            .join(TrackedEvent, TrackedEvent.seq == EventSender.seq)
+            .order_by(EventSender.kind, EventSender.value, TrackedEvent.message_id)
+        )
+        return [tuple(row) for row in rows]
+
+
+def test_identity_files_each_event_it_reads_under_its_sender_ids(
+    db: Database, clock: ManualClock
+) -> None:
+    ingest(
+        db,
+        clock,
+        identify(1),
+        {"type": "track", "event": "Viewed", "anonymousId": "a-9", "messageId": "t-1"},
+        {"type": "alias", "userId": "u-2", "previousId": "a-9", "messageId": "al-1"},
+    )
+    assert filed(db) == []  # ingestion writes no index by sender
+    identity_log.resolve_job(db, clock)
+    assert filed(db) == [
+        ("anonymous_id", "a-1", "i-1"),
+        ("anonymous_id", "a-9", "t-1"),
+        ("user_id", "u-1", "i-1"),
+        ("user_id", "u-2", "al-1"),
+    ]
+
+
+def test_a_senders_events_are_found_whether_identity_has_filed_them_or_not(
+    db: Database, clock: ManualClock
+) -> None:
+    ingest(db, clock, {"type": "track", "event": "A", "anonymousId": "a-1", "messageId": "t-1"})
+    identity_log.resolve_job(db, clock)
+    ingest(
+        db,
+        clock,
+        {"type": "track", "event": "B", "anonymousId": "a-1", "messageId": "t-2"},
+        {"type": "track", "event": "C", "anonymousId": "a-2", "messageId": "t-3"},
+    )
+    wanted = identity_log.sender_events({"anonymous_id": ["a-1"]})
+    with db.transaction() as session:
+        found = session.scalars(select(TrackedEvent.message_id).where(wanted)).all()
+        page = tracking.list_events(
+            session, clock.now(), SYSTEM_ACTOR, tracking.EventFilter(anonymous_id="a-1")
+        )
+    assert sorted(found) == ["t-1", "t-2"]
+    assert [e["message_id"] for e in page.items] == ["t-1", "t-2"]
+
+
+def test_an_erasure_leaves_no_sender_id_filed(db: Database, clock: ManualClock) -> None:
+    ingest(db, clock, identify(1), identify(2))
+    identity_log.resolve_job(db, clock)
+    profile = profile_of(db, "user_id", "u-1")
+    with db.transaction() as session:
+        privacy.erase_person(session, clock.now(), SYSTEM_ACTOR, profile)
+    with db.transaction() as session:
+        left = session.execute(select(EventSender.kind, EventSender.value)).all()
+    assert sorted(left) == [("anonymous_id", "a-2"), ("user_id", "u-2")]
 
 
 def test_an_event_identity_cannot_read_is_skipped_and_named_not_blocking_the_others(

@@ -17,16 +17,32 @@ this reader up (`customers.event_log_head`), so every event they read has its
 identifiers resolved. The log grows in commit order (SQLite has one writer; on
 PostgreSQL ingestion takes a lock for its insert), so the cursor never passes an event
 that commits later.
+
+The same reader files each event it passes under its sender ids (`event_senders`):
+ingestion writes no index on those random keys, which would cost it a third of its
+time. `sender_events` finds a sender's events through that index up to the reader's
+position, and by scanning the few events past it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
+    and_,
+    false,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from parcours.core.clock import Clock
@@ -34,6 +50,7 @@ from parcours.core.db import Database
 from parcours.core.events import PeriodicJob, try_locked_cursor
 from parcours.core.models import ConsumerCursor
 from parcours.customers import identity
+from parcours.customers.models import EventSender
 from parcours.customers.models import TrackedEvent as E
 
 log = logging.getLogger("parcours.identity")
@@ -41,6 +58,7 @@ log = logging.getLogger("parcours.identity")
 CURSOR = "identity@events"
 PASS_EVENTS = 5_000  # log positions read per pass of the worker's job
 EVERY_S = 1.0
+SENDER_KINDS = ("user_id", "anonymous_id")
 
 _CARRIES_IDENTITY = or_(
     E.type.in_(("identify", "alias")),
@@ -169,6 +187,8 @@ def resolve_logged_events(session: Session, now: datetime, limit: int | None = N
         window = and_(E.seq > cursor.position, E.seq <= up_to, _CARRIES_IDENTITY)
         rows = session.execute(_SIGHTINGS.where(window).order_by(E.seq))
         found = observations(Sighting(*row) for row in rows)
+        # Filed first: the profiles `observe` refreshes count this pass's events.
+        file_senders(session, cursor.position, up_to)
         if found:
             _observe(session, now, cursor, found)
         cursor.position = up_to
@@ -203,6 +223,54 @@ def _observe(
                 "identity skipped an event it could not read",
                 extra={"message_id": observation.reference, "error": type(exc).__name__},
             )
+
+
+def file_senders(session: Session, after: int, up_to: int) -> None:
+    """File the events at positions (`after`, `up_to`] under their sender ids, in key
+    order (neighbouring keys share index pages)."""
+    for kind in SENDER_KINDS:
+        column = getattr(E, kind)
+        rows = (
+            select(literal(kind), column, E.timestamp, E.seq)
+            .where(E.seq > after, E.seq <= up_to, column.is_not(None))
+            .order_by(column, E.timestamp, E.seq)
+        )
+        session.execute(
+            insert(EventSender).from_select(["kind", "value", "timestamp", "seq"], rows)
+        )
+
+
+def filed_position() -> ScalarSelect[Any]:
+    """The log position up to which events are filed in `event_senders` (SQL)."""
+    return select(func.coalesce(_POSITION.scalar_subquery(), 0)).scalar_subquery()
+
+
+def unfiled_clause(senders: Mapping[str, Sequence[str]]) -> ColumnElement[bool]:
+    """Events past the filed position sent by one of `senders` (values by kind, `user_id`
+    or `anonymous_id`): a scan of the log's tail, short while the worker keeps up."""
+    wanted = [getattr(E, kind).in_(list(values)) for kind, values in senders.items() if values]
+    if not wanted:
+        return false()
+    return and_(E.seq > filed_position(), or_(*wanted))
+
+
+def sender_events(senders: Mapping[str, Sequence[str]]) -> ColumnElement[bool]:
+    """Events sent by one of `senders` (values by kind, `user_id` or `anonymous_id`),
+    filed or not yet: a condition on `events`."""
+    filed = [
+        and_(EventSender.kind == kind, EventSender.value.in_(list(values)))
+        for kind, values in senders.items()
+        if values
+    ]
+    if not filed:
+        return false()
+    # One IN list of positions (the filed ones, then the tail's, `events` read by its
+    # own scan): with an OR of the two, SQLite walked the whole log in `seq` order.
+    positions = union_all(
+        select(EventSender.seq).where(or_(*filed)),
+        select(E.seq).where(unfiled_clause(senders)).correlate(None),
+    )
+    return E.seq.in_(positions)
 
 
 def pending_events(session: Session) -> int:

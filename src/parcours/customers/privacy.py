@@ -48,6 +48,7 @@ from parcours.customers.models import (
     CustomerImportError,
     Erasure,
     ErasureTombstone,
+    EventSender,
     IdentityIdentifier,
     TrackedEvent,
 )
@@ -527,14 +528,16 @@ def _seen_since(
         return True
     senders = sorted({i.value for i in identifiers if i.kind in ("user_id", "anonymous_id")})
     if senders:
-        recent = session.scalar(
-            select(
-                exists().where(
-                    TrackedEvent.timestamp >= before,
-                    or_(TrackedEvent.user_id.in_(senders), TrackedEvent.anonymous_id.in_(senders)),
-                )
-            )
+        filed = exists().where(
+            EventSender.kind.in_(identity_log.SENDER_KINDS),
+            EventSender.value.in_(senders),
+            EventSender.timestamp >= before,
         )
+        tail = dict.fromkeys(identity_log.SENDER_KINDS, senders)
+        unfiled = exists().where(
+            identity_log.unfiled_clause(tail), TrackedEvent.timestamp >= before
+        )
+        recent = session.scalar(select(or_(filed, unfiled)))
         if recent:
             return True
     for handler in handlers:

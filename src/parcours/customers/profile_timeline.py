@@ -24,8 +24,8 @@ from parcours import stores
 from parcours.core.errors import FieldError, InvalidInput
 from parcours.core.money import Money
 from parcours.core.pagination import check_limit
-from parcours.customers import identity
-from parcours.customers.models import Consent
+from parcours.customers import identity, identity_log
+from parcours.customers.models import Consent, EventSender
 from parcours.customers.models import TrackedEvent as E
 from parcours.customers.profile_traits import ORDER_COMPLETED, order_amount
 
@@ -133,16 +133,35 @@ def _event_key(seq: int) -> str:
     return f"event:{seq:020d}"
 
 
-def _events_of(column: Any, values: list[str], query: TimelineQuery) -> list[Select[Any]]:
-    """One indexed branch per identifier value: (value, timestamp) descending, limited."""
-    branches: list[Select[Any]] = []
-    for value in values:
-        stmt = select(*_EVENT_COLUMNS).where(column == value)
-        if query.before is not None:
-            bound = _seq_bound(query.before)
-            stmt = stmt.where(query.before.sql_before(E.timestamp, E.seq, "event", bound))
-        branches.append(stmt.order_by(E.timestamp.desc(), E.seq.desc()).limit(query.limit))
-    return branches
+def _filed_events(kind: str, value: str, query: TimelineQuery) -> Select[Any]:
+    """The events filed under one sender id: an ordered, limited range scan of
+    `event_senders` by (kind, value, timestamp)."""
+    stmt = (
+        select(*_EVENT_COLUMNS)
+        .select_from(EventSender)
+        .join(E, E.seq == EventSender.seq)
+        .where(EventSender.kind == kind, EventSender.value == value)
+    )
+    if query.before is not None:
+        bound = _seq_bound(query.before)
+        stmt = stmt.where(
+            query.before.sql_before(EventSender.timestamp, EventSender.seq, "event", bound)
+        )
+    return stmt.order_by(EventSender.timestamp.desc(), EventSender.seq.desc()).limit(query.limit)
+
+
+def unfiled_statement(query: TimelineQuery) -> Select[Any] | None:
+    """The profile's events in the log's tail not filed by sender yet (a range of `seq`,
+    short while the worker keeps up). Unordered: ordered by time, SQLite would walk the
+    time index through the whole log instead."""
+    senders = {kind: query.values(kind) for kind in identity_log.SENDER_KINDS}
+    if not any(senders.values()):
+        return None
+    stmt = select(*_EVENT_COLUMNS).where(identity_log.unfiled_clause(senders))
+    if query.before is not None:
+        bound = _seq_bound(query.before)
+        stmt = stmt.where(query.before.sql_before(E.timestamp, E.seq, "event", bound))
+    return stmt
 
 
 def _seq_bound(position: TimelinePosition) -> int:
@@ -155,13 +174,15 @@ def _seq_bound(position: TimelinePosition) -> int:
 
 
 def event_statement(query: TimelineQuery) -> Select[Any] | None:
-    """The one statement that reads the profile's events for a timeline page (None when
-    the profile has no user or anonymous id): a UNION ALL of one branch per identifier
-    value, each an ordered, limited range scan of `ix_events_user_id_timestamp` or
-    `ix_events_anonymous_id_timestamp`, so the cost follows the page size, not the
-    length of the history."""
-    branches = _events_of(E.user_id, query.values("user_id"), query)
-    branches += _events_of(E.anonymous_id, query.values("anonymous_id"), query)
+    """The statement that reads the profile's filed events for a timeline page (None
+    when the profile has no user or anonymous id): a UNION ALL of one branch per
+    identifier value, each an ordered, limited range scan of `event_senders`, so the
+    cost follows the page size, not the length of the history."""
+    branches = [
+        _filed_events(kind, value, query)
+        for kind in identity_log.SENDER_KINDS
+        for value in query.values(kind)
+    ]
     if not branches:
         return None
     if len(branches) == 1:
@@ -176,13 +197,13 @@ def event_statement(query: TimelineQuery) -> Select[Any] | None:
 
 
 def event_entries(session: Session, query: TimelineQuery) -> list[TimelineEntry]:
-    """The tracked events carrying one of the profile's user or anonymous ids."""
-    stmt = event_statement(query)
-    if stmt is None:
-        return []
+    """The tracked events carrying one of the profile's user or anonymous ids: the
+    filed ones, and those of the log's tail not filed yet."""
     rows: dict[int, Any] = {}
-    for row in session.execute(stmt):
-        rows.setdefault(row.seq, row)
+    for stmt in (event_statement(query), unfiled_statement(query)):
+        if stmt is not None:
+            for row in session.execute(stmt):
+                rows.setdefault(row.seq, row)
     return [_event_entry(row) for row in rows.values()]
 
 

@@ -62,14 +62,14 @@ from parcours.core.events import PeriodicJob, locked_cursor
 from parcours.core.models import ConsumerCursor
 from parcours.core.money import Money
 from parcours.customers import identity_log
-from parcours.customers.models import ComputedTraits, Customer, IdentityIdentifier
+from parcours.customers.models import ComputedTraits, Customer, EventSender, IdentityIdentifier
 from parcours.customers.models import TrackedEvent as E
 
 ORDER_COMPLETED = "Order Completed"
 # Segment leaves the currency to the sender; a French retailer's tills and shop send euros.
 DEFAULT_CURRENCY = "EUR"
 # Identifier kinds that appear on events (the others never reach the log as such).
-EVENT_KINDS = ("user_id", "anonymous_id")
+EVENT_KINDS = identity_log.SENDER_KINDS
 REFRESH_CHUNK = 500
 # The incremental refresh's position in the events log (a row of `consumer_cursors`).
 EVENTS_CURSOR = "customers.profiles@events"
@@ -90,22 +90,19 @@ def identifier_links(profile_ids: Sequence[uuid.UUID] | None = None) -> FromClau
 
 
 def linked_events(links: FromClause) -> Subquery:
-    """(profile_id, seq) of every event carrying one of the linked identifiers, once each.
-
-    Two index lookups (one per identifier column) rather than an OR, which would defeat
-    the indexes; the UNION drops events that carry both a linked user id and anonymous id.
-    """
-    by_user = (
-        select(links.c.profile_id, E.seq)
-        .join(E, E.user_id == links.c.value)
-        .where(links.c.kind == "user_id")
+    """(profile_id, seq) of every event filed under one of the linked identifiers, once
+    each (an event may carry two of them). The log is filed by sender up to its identity
+    reader's position, the position readers of the log stop at
+    (`customers.event_log_head`)."""
+    return (
+        select(links.c.profile_id, EventSender.seq)
+        .join(
+            EventSender,
+            and_(EventSender.kind == links.c.kind, EventSender.value == links.c.value),
+        )
+        .distinct()
+        .subquery("linked")
     )
-    by_anonymous = (
-        select(links.c.profile_id, E.seq)
-        .join(E, E.anonymous_id == links.c.value)
-        .where(links.c.kind == "anonymous_id")
-    )
-    return union(by_user, by_anonymous).subquery("linked")
 
 
 @dataclass(frozen=True)
@@ -545,7 +542,9 @@ def score_rfm(rows: Sequence[dict[str, Any]], others: Sequence[tuple[Any, int, i
 def refresh_all(
     session: Session, now: datetime, feeds: Sequence[PurchaseFeed] = PURCHASE_FEEDS
 ) -> int:
-    """Recompute every profile's traits and RFM scores; how many profiles."""
+    """Recompute every profile's traits and RFM scores, from the whole log (identity
+    catches up first); how many profiles."""
+    identity_log.resolve_logged_events(session, now)
     profile_ids = list(session.scalars(select(Customer.id)))
     rows = compute_rows(session, now, profile_ids, materialised_scope(session), feeds)
     drop_materialised(session)

@@ -1130,7 +1130,11 @@ def list_events(
         )
     stmt = select(TrackedEvent)
     for name in where.used():
-        stmt = stmt.where(getattr(TrackedEvent, name) == getattr(where, name))
+        value = getattr(where, name)
+        if name in identity_log.SENDER_KINDS:  # no index on the log: its sender filing
+            stmt = stmt.where(identity_log.sender_events({name: [value]}))
+        else:
+            stmt = stmt.where(getattr(TrackedEvent, name) == value)
     if cursor:
         stmt = stmt.where(TrackedEvent.seq > decode_seq_cursor(cursor))
     rows = list(session.scalars(stmt.order_by(TrackedEvent.seq).limit(limit + 1)))
