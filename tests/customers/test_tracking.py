@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from hypothesis import strategies as st
 from sqlalchemy import event, func, select
 
 from parcours import stores
+from parcours.core import auth
 from parcours.core.audit import SYSTEM_ACTOR
 from parcours.core.clock import ManualClock
 from parcours.core.db import Database
@@ -331,6 +333,26 @@ async def test_a_wrong_or_missing_write_key_is_401_problem_json(
     assert logged(db) == []
 
 
+async def test_a_revoked_write_key_is_refused_once_the_processs_memory_of_it_expires(
+    client: httpx.AsyncClient,
+    db: Database,
+    clock: ManualClock,
+    write_key: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert (await client.post("/v1/track", json=track(), headers=basic(write_key))).is_success
+    with db.transaction() as session:
+        prefix = "_".join(write_key.split("_", 2)[:2])  # pk_<id>
+        auth.revoke_api_key(session, clock.now(), SYSTEM_ACTOR, prefix)
+    # Remembered for KEY_MEMORY_S by the process that checked it a moment ago.
+    assert (await client.post("/v1/track", json=track(), headers=basic(write_key))).is_success
+    later = time.monotonic() + tracking.KEY_MEMORY_S + 1
+    monkeypatch.setattr("parcours.core.memo.time.monotonic", lambda: later)
+    refused = await client.post("/v1/track", json=track(), headers=basic(write_key))
+    assert refused.status_code == 401
+    assert "revoked" in refused.json()["detail"]
+
+
 async def test_a_secret_key_without_the_tracking_scope_is_403(
     client: httpx.AsyncClient, db: Database, clock: ManualClock
 ) -> None:
@@ -501,6 +523,31 @@ async def test_a_store_is_named_by_id_or_code_and_an_unknown_one_is_reported(
         ("by-code", lyon),
         ("by-id", lyon),
     ]
+
+
+async def test_store_codes_are_remembered_and_a_new_store_is_found_at_once(
+    client: httpx.AsyncClient, db: Database, clock: ManualClock, write_key: str
+) -> None:
+    def sent_to(code: str) -> dict[str, Any]:
+        return {"batch": [track(context={"channel": "store", "store_id": code})]}
+
+    first = await client.post("/v1/batch", json=sent_to("LYO-1"), headers=basic(write_key))
+    assert first.json()["rejected"][0]["pointer"] == "#/batch/0/context/store_id"
+    builders.add_store(db, clock, "LYO-1")
+    second = await client.post("/v1/batch", json=sent_to("LYO-1"), headers=basic(write_key))
+    assert second.json()["stored"] == 1  # an unknown code is not remembered
+    statements: list[str] = []
+
+    def seen(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        third = await client.post("/v1/batch", json=sent_to("LYO-1"), headers=basic(write_key))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert third.json()["stored"] == 1
+    assert not [s for s in statements if "FROM stores" in s]
 
 
 async def test_a_replayed_message_id_is_stored_once(
@@ -736,8 +783,11 @@ async def test_a_batch_costs_the_same_statements_whatever_its_size(
         assert response.json()["stored"] == size
         return len(statements)
 
-    assert await cost(3) == await cost(300)
-    assert sum("stores" in s for s in statements) == 1  # one store query per batch
+    first = await cost(300)
+    assert sum("FROM stores" in s for s in statements) == 1  # one store query per batch
+    # Then the process remembers the write key and the store.
+    assert await cost(3) == await cost(300) < first
+    assert not any("FROM stores" in s or "FROM api_keys" in s for s in statements)
 
 
 async def test_stored_values_read_back_unchanged_through_the_model(

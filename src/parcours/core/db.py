@@ -10,7 +10,7 @@ import itertools
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator, Uuid
+
+from parcours.core.memo import Expiring
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
@@ -218,10 +220,21 @@ def _disable_pysqlite_autobegin(dbapi_connection: Any, _record: Any) -> None:
 
 @dataclass
 class Database:
-    """An engine and its session factory; one per process (tests make their own)."""
+    """An engine and its session factory; one per process (tests make their own).
+
+    `memo` holds the process's short-lived caches of this database's rows, by name
+    (`memo.Expiring`, see `cache`)."""
 
     engine: Engine
     sessions: sessionmaker[Session]
+    memo: dict[str, Expiring[Any, Any]] = field(default_factory=dict, repr=False, compare=False)
+
+    def cache(self, name: str, seconds: float) -> Expiring[Any, Any]:
+        """The cache `name` of this database, made on first use, entries kept `seconds`."""
+        found = self.memo.get(name)
+        if found is None:
+            found = self.memo.setdefault(name, Expiring(seconds))
+        return found
 
     @classmethod
     def connect(cls, url: str) -> Database:

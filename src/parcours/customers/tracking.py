@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
 import uuid
@@ -39,6 +40,7 @@ from parcours.core.errors import (
     Unauthenticated,
 )
 from parcours.core.ids import new_id
+from parcours.core.memo import Expiring
 from parcours.core.models import ApiKey
 from parcours.core.pagination import Page, check_limit, not_a_cursor
 from parcours.customers import identity, identity_log, privacy
@@ -741,17 +743,19 @@ def ingest(
     source_id: uuid.UUID | None,
     events: Sequence[PreparedEvent],
     rejected: Sequence[Rejection] = (),
+    known_stores: Expiring[str, uuid.UUID] | None = None,
 ) -> IngestResult:
     """Store valid events in the log, in the caller's transaction.
 
     Events naming an unknown store, or an identifier an erasure blocked, are refused
     (added to the rejections). A messageId already in the log is not stored again.
-    Store references are resolved in one query, erasures in one call, the rows in one
-    bulk INSERT … ON CONFLICT DO NOTHING. The identity graph reads the log afterwards
+    Store references are resolved in one query (none for those in `known_stores`, the
+    ids the process remembers), erasures in one call, the rows in one bulk
+    INSERT … ON CONFLICT DO NOTHING. The identity graph reads the log afterwards
     (`identity_log`).
     """
     refused = list(rejected)
-    kept = _resolve_stores(session, _unique_messages(events), refused)
+    kept = _resolve_stores(session, _unique_messages(events), refused, known_stores)
     kept = _drop_erased(session, kept, refused)
     stored = _insert(session, source_id, kept)
     refused.sort(key=lambda r: -1 if r.index is None else r.index)
@@ -770,13 +774,31 @@ def _unique_messages(events: Sequence[PreparedEvent]) -> list[PreparedEvent]:
     return unique
 
 
-def resolve_store_refs(session: Session, refs: Iterable[str]) -> dict[str, uuid.UUID]:
+def resolve_store_refs(
+    session: Session, refs: Iterable[str], known: Expiring[str, uuid.UUID] | None = None
+) -> dict[str, uuid.UUID]:
     """Store ids for references that are a store's id or its code (unknown ones absent).
 
     One query through the stores facade: ids when every reference looks like a UUID,
-    codes otherwise (a request mixing both costs a second one).
+    codes otherwise (a request mixing both costs a second one). References found in
+    `known` (remembered ids) are not looked up; those found are remembered there.
     """
     wanted = set(refs)
+    remembered: dict[str, uuid.UUID] = {}
+    if known is not None:
+        for ref in wanted:
+            store_id = known.get(ref)
+            if store_id is not None:
+                remembered[ref] = store_id
+        wanted -= remembered.keys()
+    found = _look_up_stores(session, wanted) if wanted else {}
+    if known is not None:
+        for ref, store_id in found.items():
+            known.put(ref, store_id)
+    return found | remembered
+
+
+def _look_up_stores(session: Session, wanted: set[str]) -> dict[str, uuid.UUID]:
     as_ids: dict[str, uuid.UUID] = {}
     codes: list[str] = []
     for ref in wanted:
@@ -794,12 +816,15 @@ def resolve_store_refs(session: Session, refs: Iterable[str]) -> dict[str, uuid.
 
 
 def _resolve_stores(
-    session: Session, events: list[PreparedEvent], refused: list[Rejection]
+    session: Session,
+    events: list[PreparedEvent],
+    refused: list[Rejection],
+    remembered: Expiring[str, uuid.UUID] | None,
 ) -> list[PreparedEvent]:
     refs = {e.store_ref for e in events if e.store_ref is not None}
     if not refs:
         return events
-    known = resolve_store_refs(session, refs)
+    known = resolve_store_refs(session, refs, remembered)
     kept = []
     for event in events:
         ref = event.store_ref
@@ -1008,11 +1033,25 @@ def _insert_postgres(
     return set(result.scalars())
 
 
+# Each server process remembers for a few seconds what it read on every request: the
+# id of a write key that passed (a revoked key is refused within KEY_MEMORY_S) and the
+# ids of store codes (a store's new code is known at once; an old code for STORE_MEMORY_S).
+KEY_MEMORY_S = 5.0
+STORE_MEMORY_S = 60.0
+
+
 def _source(db: Database, key: str | None, body: Body) -> uuid.UUID:
     """The sender's key id (the key presented in a header, else the body's `writeKey`),
-    read in a transaction of its own."""
-    with db.transaction() as session:
-        return authenticate_source(session, key or body_write_key(body))
+    read in a transaction of its own, or remembered from a request a moment ago."""
+    presented = key or body_write_key(body)
+    known = db.cache("tracking.write_keys", KEY_MEMORY_S)
+    digest = hashlib.sha256(presented.encode()).digest() if presented else None
+    source_id: uuid.UUID | None = known.get(digest)
+    if source_id is None:
+        with db.transaction() as session:
+            source_id = authenticate_source(session, presented)
+        known.put(digest, source_id)
+    return source_id
 
 
 def track_batch(db: Database, now: datetime, key: str | None, body: Body) -> IngestResult:
@@ -1025,8 +1064,9 @@ def track_batch(db: Database, now: datetime, key: str | None, body: Body) -> Ing
     """
     source_id = _source(db, key, body)
     events, rejected = prepare_batch(body, now)
+    known_stores = db.cache("tracking.stores", STORE_MEMORY_S)
     with db.transaction() as session:
-        return ingest(session, now, source_id, events, rejected)
+        return ingest(session, now, source_id, events, rejected, known_stores)
 
 
 def ingest_messages(
@@ -1048,8 +1088,9 @@ def track_one(db: Database, now: datetime, key: str | None, kind: str, body: Bod
     `InvalidInput` pointing at what is wrong with it (steps as in `track_batch`)."""
     source_id = _source(db, key, body)
     event = prepare_single(body, kind, now)
+    known_stores = db.cache("tracking.stores", STORE_MEMORY_S)
     with db.transaction() as session:
-        result = ingest(session, now, source_id, [event])
+        result = ingest(session, now, source_id, [event], (), known_stores)
         if result.rejected:
             errors = [FieldError(r.detail, pointer=r.pointer) for r in result.rejected]
             raise InvalidInput(f"The {kind} event was refused: {errors[0].detail}.", errors)
