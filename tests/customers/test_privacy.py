@@ -204,9 +204,13 @@ def test_erased_identifiers_are_blocked_and_others_are_not(
     assert blocked == asked - {("email", "zoe@example.com")}
 
 
-def test_nothing_is_blocked_before_any_erasure(db: Database) -> None:
+def test_nothing_is_blocked_before_any_erasure(db: Database, clock: ManualClock) -> None:
     with db.transaction() as session:
         assert privacy.erased_identifiers(session, {("email", "a@b.example")}) == set()
+        assert not privacy.erasures_in_force(session)
+    erase(db, clock, person(db, clock))
+    with db.transaction() as session:
+        assert privacy.erasures_in_force(session)
 
 
 def test_erasing_twice_is_a_conflict_and_an_unknown_profile_is_not_found(

@@ -706,6 +706,7 @@ async def test_an_erased_persons_events_are_refused_until_a_new_consent(
         return {("email", "lea@example.com"), ("anonymous_id", "gone-1")}
 
     monkeypatch.setattr(privacy, "erased_identifiers", erased)
+    monkeypatch.setattr(privacy, "erasures_in_force", lambda session: True)
     batch = [
         track(messageId="kept"),
         {"type": "identify", "userId": "u-9", "traits": {"email": " Lea@Example.com "}},

@@ -88,6 +88,12 @@ def _tombstone_digest(secret: bytes, kind: str, value: str) -> str:
     return signing.keyed_digest(secret, TOMBSTONE_SIGNING, f"{kind}\x00{value}")
 
 
+def erasures_in_force(session: Session) -> bool:
+    """Whether any identifier is blocked by an erasure (one indexed read): when none is,
+    callers skip normalising identifiers for `erased_identifiers`."""
+    return session.scalar(select(ErasureTombstone.digest).limit(1)) is not None
+
+
 def erased_identifiers(session: Session, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
     """The (kind, normalised value) pairs among `pairs` that an erasure blocked."""
     wanted = set(pairs)

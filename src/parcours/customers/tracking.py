@@ -879,7 +879,10 @@ def _identity_pairs(
 def _drop_erased(
     session: Session, events: list[PreparedEvent], refused: list[Rejection]
 ) -> list[PreparedEvent]:
-    """Refuse events carrying an identifier of an erased person (one privacy call)."""
+    """Refuse events carrying an identifier of an erased person (one privacy call, none
+    while no erasure blocks any identifier)."""
+    if not privacy.erasures_in_force(session):
+        return events
     normalised: dict[tuple[str, str], str | None] = {}
     per_event = [_identity_pairs(e, normalised) for e in events]
     wanted = {(kind, value) for pairs in per_event for kind, value, _ in pairs}
