@@ -83,7 +83,7 @@ from parcours.core.db import Database, safe_url
 from parcours.core.logs import configure_logging
 from parcours.core.migrate import upgrade
 from parcours.core.settings import load_settings
-from parcours.customers import identity_log, tracking
+from parcours.customers import identity, identity_log, privacy, tracking
 from parcours.customers.models import TrackedEvent
 
 DESCRIPTION = (
@@ -145,6 +145,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="run `parcours worker` in its own process during the bulk phase and time "
         "identity catching up after the last request (default: identity is timed after)",
+    )
+    parser.add_argument(
+        "--erasure",
+        action="store_true",
+        help="erase one person first, so that every batch's identifiers are checked against "
+        "the erasures' tombstones, as in a shop that has erased someone (default: none)",
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
@@ -362,6 +368,22 @@ def _prepare(db: Database) -> str:
         if stores.count_stores(session) == 0:
             stores.add_stores(session, NOW, rows)
         return auth.create_api_key(session, NOW, CLI_ACTOR, "bench", "write").secret
+
+
+def _erase_someone(db: Database) -> None:
+    """A person seen on the web, then erased: an erasure tombstone is in force."""
+    with db.transaction() as session:
+        seen = identity.Observation(
+            identifiers={"user_id": "erased-1", "email": "erased@exemple.fr"},
+            source="web",
+            observed_at=NOW,
+            traits={},
+            reference="bench",
+        )
+        [profile_id] = identity.observe(session, NOW, [seen])
+        assert profile_id is not None
+        privacy.erase_person(session, NOW, CLI_ACTOR, profile_id)
+        assert privacy.erasures_in_force(session)
 
 
 def _insert_one_by_one(
@@ -647,6 +669,8 @@ def run(argv: list[str]) -> Report:
             sent = bodies if phase.insert == "bulk" else bodies[:baseline_batches]
             count = sum(body.count(b'"messageId"') for body in sent)
             key = _prepare(db)
+            if options.erasure:
+                _erase_someone(db)
             note(f"{phase.name}: {len(sent):,} batches")
             watched = options.worker and phase.insert == "bulk"
             with ExitStack() as stack:
@@ -700,6 +724,7 @@ def _report(
         "events_per_s": round(bulk.rate),
         "events_per_cpu_s": round(bulk.cpu_rate),
         "worker_process": bulk.identity_lag is not None,
+        "erasure_in_force": options.erasure,
         "identity_events_per_s": round(identity_rate) if identity_rate else "n/a",
         "identity_events_per_cpu_s": round(identity_cpu_rate) if identity_cpu_rate else "n/a",
         "identity_lag_after_last_request_s": (
