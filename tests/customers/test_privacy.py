@@ -296,6 +296,30 @@ async def test_a_replayed_event_of_an_erased_person_is_refused(
         assert session.scalar(select(func.count()).select_from(TrackedEvent)) == 0
 
 
+async def test_a_person_erased_after_the_process_met_their_ids_is_refused_at_once(
+    client: httpx.AsyncClient, db: Database, clock: ManualClock
+) -> None:
+    """The server remembers identifiers' forms and digests between requests, never
+    whether they are blocked."""
+    key = builders.api_key(db, clock, kind="write")
+    basic = {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
+    zoe = person(db, clock, "zoe@example.com")
+    erase(db, clock, zoe)  # an erasure in force: every batch is checked
+    lea = person(db, clock)
+
+    async def sent(message_id: str) -> httpx.Response:
+        message = {"userId": "web-lea.martin@example.com", "event": "Viewed"}
+        return await client.post(
+            "/v1/track", json={**message, "messageId": message_id}, headers=basic
+        )
+
+    assert (await sent("before")).status_code == 200
+    erase(db, clock, lea)
+    after = await sent("after")
+    assert after.status_code == 422
+    assert "erased" in after.text
+
+
 # ------------------------------------------------------------------ API, console, CLI
 
 

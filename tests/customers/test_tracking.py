@@ -701,7 +701,7 @@ async def test_an_erased_persons_events_are_refused_until_a_new_consent(
 ) -> None:
     asked: list[set[tuple[str, str]]] = []
 
-    def erased(session: Any, pairs: Any) -> set[tuple[str, str]]:
+    def erased(session: Any, pairs: Any, remembered: Any) -> set[tuple[str, str]]:
         asked.append(set(pairs))
         return {("email", "lea@example.com"), ("anonymous_id", "gone-1")}
 

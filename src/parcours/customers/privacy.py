@@ -36,6 +36,7 @@ from parcours.core.clock import Clock
 from parcours.core.db import Database, bulk_insert
 from parcours.core.errors import Conflict
 from parcours.core.events import PeriodicJob
+from parcours.core.memo import Expiring
 from parcours.core.models import AuditEntry
 from parcours.core.settings import Settings, get_settings
 from parcours.customers import consent, identity, identity_log, tracking
@@ -94,13 +95,27 @@ def erasures_in_force(session: Session) -> bool:
     return session.scalar(select(ErasureTombstone.digest).limit(1)) is not None
 
 
-def erased_identifiers(session: Session, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-    """The (kind, normalised value) pairs among `pairs` that an erasure blocked."""
+def erased_identifiers(
+    session: Session,
+    pairs: Iterable[tuple[str, str]],
+    remembered: Expiring[tuple[str, str], str] | None = None,
+) -> set[tuple[str, str]]:
+    """The (kind, normalised value) pairs among `pairs` that an erasure blocked.
+
+    `remembered`, when given, keeps each pair's tombstone digest across calls (the
+    installation's secret never changes, so neither do they)."""
     wanted = set(pairs)
     secret = signing.instance_secret(session) if wanted else None
     if secret is None:  # no secret yet: nothing was ever erased
         return set()
-    by_digest = {_tombstone_digest(secret, kind, value): (kind, value) for kind, value in wanted}
+    by_digest = {}
+    for pair in wanted:
+        digest = remembered.get(pair) if remembered is not None else None
+        if digest is None:
+            digest = _tombstone_digest(secret, *pair)
+            if remembered is not None:
+                remembered.put(pair, digest)
+        by_digest[digest] = pair
     digests = sorted(by_digest)
     found: set[str] = set()
     for start in range(0, len(digests), _CHUNK):

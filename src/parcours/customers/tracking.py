@@ -737,26 +737,61 @@ def prepare_single(body: Body, kind: str, received_at: datetime) -> PreparedEven
 # ------------------------------------------------------------------ storing
 
 
+# Each server process remembers for a few seconds what it read on every request: the
+# id of a write key that passed (a revoked key is refused within KEY_MEMORY_S) and the
+# ids of store codes (a store's new code is known at once; an old code for STORE_MEMORY_S).
+# It also remembers answers that never change: identifiers' normalised forms and
+# their erasure digests (under the installation's secret, which never changes).
+KEY_MEMORY_S = 5.0
+STORE_MEMORY_S = 60.0
+FOREVER_S = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Remembered:
+    """What ingestion remembers between requests: store ids by reference, identifiers'
+    normalised forms ("" for an invalid one) and their erasure digests."""
+
+    stores: Expiring[str, uuid.UUID] | None
+    identifiers: Expiring[tuple[str, str], str]
+    digests: Expiring[tuple[str, str], str]
+
+    @classmethod
+    def of(cls, db: Database) -> Remembered:
+        """The server process's memory for `db`."""
+        return cls(
+            db.cache("tracking.stores", STORE_MEMORY_S),
+            db.cache("tracking.identifiers", FOREVER_S),
+            db.cache("privacy.digests", FOREVER_S),
+        )
+
+    @classmethod
+    def none(cls) -> Remembered:
+        """A memory for one call (stores looked up, the rest kept for the call only)."""
+        return cls(None, Expiring(FOREVER_S), Expiring(FOREVER_S))
+
+
 def ingest(
     session: Session,
     now: datetime,
     source_id: uuid.UUID | None,
     events: Sequence[PreparedEvent],
     rejected: Sequence[Rejection] = (),
-    known_stores: Expiring[str, uuid.UUID] | None = None,
+    remembered: Remembered | None = None,
 ) -> IngestResult:
     """Store valid events in the log, in the caller's transaction.
 
     Events naming an unknown store, or an identifier an erasure blocked, are refused
     (added to the rejections). A messageId already in the log is not stored again.
-    Store references are resolved in one query (none for those in `known_stores`, the
-    ids the process remembers), erasures in one call, the rows in one bulk
+    Store references are resolved in one query (none for those the process remembers,
+    see `Remembered`), erasures in one call, the rows in one bulk
     INSERT … ON CONFLICT DO NOTHING. The identity graph reads the log afterwards
     (`identity_log`).
     """
     refused = list(rejected)
-    kept = _resolve_stores(session, _unique_messages(events), refused, known_stores)
-    kept = _drop_erased(session, kept, refused)
+    memory = remembered or Remembered.none()
+    kept = _resolve_stores(session, _unique_messages(events), refused, memory.stores)
+    kept = _drop_erased(session, kept, refused, memory)
     stored = _insert(session, source_id, kept)
     refused.sort(key=lambda r: -1 if r.index is None else r.index)
     return IngestResult(len(kept), len(stored), len(kept) - len(stored), refused)
@@ -846,10 +881,10 @@ def _resolve_stores(
 
 
 def _identity_pairs(
-    event: PreparedEvent, normalised: dict[tuple[str, str], str | None]
+    event: PreparedEvent, normalised: Expiring[tuple[str, str], str]
 ) -> list[tuple[str, str, str]]:
     """(kind, normalised value, field) of each identifier an event carries;
-    `normalised` remembers values already normalised in this request."""
+    `normalised` remembers the forms of values met before ("" for an invalid one)."""
     row = event.row
     candidates = [
         ("user_id", row["user_id"], "userId"),
@@ -868,27 +903,30 @@ def _identity_pairs(
         if value is None:
             continue
         key = (kind, value)
-        if key not in normalised:
-            normalised[key] = identity.normalise(kind, value)
-        form = normalised[key]
-        if form is not None:
+        form = normalised.get(key)
+        if form is None:
+            form = identity.normalise(kind, value) or ""
+            normalised.put(key, form)
+        if form:
             pairs.append((kind, form, where))
     return pairs
 
 
 def _drop_erased(
-    session: Session, events: list[PreparedEvent], refused: list[Rejection]
+    session: Session,
+    events: list[PreparedEvent],
+    refused: list[Rejection],
+    remembered: Remembered,
 ) -> list[PreparedEvent]:
     """Refuse events carrying an identifier of an erased person (one privacy call, none
     while no erasure blocks any identifier)."""
     if not privacy.erasures_in_force(session):
         return events
-    normalised: dict[tuple[str, str], str | None] = {}
-    per_event = [_identity_pairs(e, normalised) for e in events]
+    per_event = [_identity_pairs(e, remembered.identifiers) for e in events]
     wanted = {(kind, value) for pairs in per_event for kind, value, _ in pairs}
     if not wanted:
         return events
-    erased = privacy.erased_identifiers(session, wanted)
+    erased = privacy.erased_identifiers(session, wanted, remembered.digests)
     if not erased:
         return events
     kept = []
@@ -1036,13 +1074,6 @@ def _insert_postgres(
     return set(result.scalars())
 
 
-# Each server process remembers for a few seconds what it read on every request: the
-# id of a write key that passed (a revoked key is refused within KEY_MEMORY_S) and the
-# ids of store codes (a store's new code is known at once; an old code for STORE_MEMORY_S).
-KEY_MEMORY_S = 5.0
-STORE_MEMORY_S = 60.0
-
-
 def _source(db: Database, key: str | None, body: Body) -> uuid.UUID:
     """The sender's key id (the key presented in a header, else the body's `writeKey`),
     read in a transaction of its own, or remembered from a request a moment ago."""
@@ -1067,9 +1098,9 @@ def track_batch(db: Database, now: datetime, key: str | None, body: Body) -> Ing
     """
     source_id = _source(db, key, body)
     events, rejected = prepare_batch(body, now)
-    known_stores = db.cache("tracking.stores", STORE_MEMORY_S)
+    remembered = Remembered.of(db)
     with db.transaction() as session:
-        return ingest(session, now, source_id, events, rejected, known_stores)
+        return ingest(session, now, source_id, events, rejected, remembered)
 
 
 def ingest_messages(
@@ -1091,9 +1122,9 @@ def track_one(db: Database, now: datetime, key: str | None, kind: str, body: Bod
     `InvalidInput` pointing at what is wrong with it (steps as in `track_batch`)."""
     source_id = _source(db, key, body)
     event = prepare_single(body, kind, now)
-    known_stores = db.cache("tracking.stores", STORE_MEMORY_S)
+    remembered = Remembered.of(db)
     with db.transaction() as session:
-        result = ingest(session, now, source_id, [event], (), known_stores)
+        result = ingest(session, now, source_id, [event], (), remembered)
         if result.rejected:
             errors = [FieldError(r.detail, pointer=r.pointer) for r in result.rejected]
             raise InvalidInput(f"The {kind} event was refused: {errors[0].detail}.", errors)
