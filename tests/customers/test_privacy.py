@@ -14,9 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from parcours import customers
+from parcours.core import memo
 from parcours.core.audit import SYSTEM_ACTOR
 from parcours.core.clock import ManualClock
 from parcours.core.db import Database
@@ -211,6 +212,28 @@ def test_nothing_is_blocked_before_any_erasure(db: Database, clock: ManualClock)
     erase(db, clock, person(db, clock))
     with db.transaction() as session:
         assert privacy.erasures_in_force(session)
+
+
+def test_the_tombstones_a_process_holds_follow_every_change(
+    db: Database, clock: ManualClock
+) -> None:
+    memory: memo.Expiring[str, tuple[int, frozenset[str]]] = memo.Expiring(3600.0)
+    statements: list[str] = []
+
+    def blocked() -> frozenset[str]:
+        with db.transaction() as session:
+            return privacy.blocked_digests(session, memory)
+
+    assert blocked() == frozenset()
+    erase(db, clock, person(db, clock))
+    first = blocked()
+    assert len(first) >= 3  # email, phone, user and anonymous ids
+    event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    assert blocked() == first
+    assert not [s for s in statements if "FROM erasure_tombstones" in s]  # not read again
+    with db.transaction() as session:
+        assert privacy.clear_tombstone(session, "email", "lea.martin@example.com")
+    assert len(blocked()) == len(first) - 1
 
 
 def test_erasing_twice_is_a_conflict_and_an_unknown_profile_is_not_found(

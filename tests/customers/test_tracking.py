@@ -701,12 +701,12 @@ async def test_an_erased_persons_events_are_refused_until_a_new_consent(
 ) -> None:
     asked: list[set[tuple[str, str]]] = []
 
-    def erased(session: Any, pairs: Any, remembered: Any) -> set[tuple[str, str]]:
+    def erased(session: Any, pairs: Any, remembered: Any, blocked: Any) -> set[tuple[str, str]]:
         asked.append(set(pairs))
         return {("email", "lea@example.com"), ("anonymous_id", "gone-1")}
 
     monkeypatch.setattr(privacy, "erased_identifiers", erased)
-    monkeypatch.setattr(privacy, "erasures_in_force", lambda session: True)
+    monkeypatch.setattr(privacy, "blocked_digests", lambda session, memory: frozenset({"d"}))
     batch = [
         track(messageId="kept"),
         {"type": "identify", "userId": "u-9", "traits": {"email": " Lea@Example.com "}},

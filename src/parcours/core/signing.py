@@ -19,6 +19,7 @@ import hmac
 import json
 import secrets
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
@@ -79,8 +80,10 @@ def instance_secret(session: Session, now: datetime | None = None) -> bytes | No
     return secret
 
 
+@lru_cache(maxsize=64)
 def _key(secret: bytes, purpose: str) -> bytes:
-    return hmac.new(secret, f"parcours:{purpose}".encode(), hashlib.sha256).digest()
+    # Derived once per purpose: tracking digests every new identifier it meets.
+    return hmac.digest(secret, f"parcours:{purpose}".encode(), "sha256")
 
 
 def _b64(data: bytes) -> str:
@@ -93,7 +96,7 @@ def _unb64(text: str) -> bytes:
 
 def keyed_digest(secret: bytes, purpose: str, text: str) -> str:
     """HMAC-SHA256 of `text` under the purpose's key, as 64 hex digits."""
-    return hmac.new(_key(secret, purpose), text.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.digest(_key(secret, purpose), text.encode("utf-8"), "sha256").hex()
 
 
 def sign(

@@ -308,6 +308,17 @@ class ErasureTombstone(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class TombstoneState(Base):
+    """One row: a number every change to `erasure_tombstones` increments, in the same
+    transaction, so that a server process holding the tombstones in memory knows when
+    to read them again (`privacy.blocked_digests`)."""
+
+    __tablename__ = "tombstone_state"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)  # 1
+    version: Mapped[int] = mapped_column(BigInteger)
+
+
 class CustomerImport(Base):
     """One customer file import and its checkpoint: `rows_done` data rows (in file order)
     are committed, so a re-run of the same file continues after them."""

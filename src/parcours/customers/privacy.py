@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import IO, Any, cast
 
-from sqlalchemy import CursorResult, delete, exists, false, func, or_, select
+from sqlalchemy import CursorResult, delete, exists, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from parcours.core import audit, signing
@@ -51,6 +51,7 @@ from parcours.customers.models import (
     ErasureTombstone,
     EventSender,
     IdentityIdentifier,
+    TombstoneState,
     TrackedEvent,
 )
 
@@ -95,15 +96,48 @@ def erasures_in_force(session: Session) -> bool:
     return session.scalar(select(ErasureTombstone.digest).limit(1)) is not None
 
 
+def _tombstones_changed(session: Session) -> None:
+    """Count a change to the tombstones, in the changing transaction (see
+    `blocked_digests`)."""
+    session.execute(
+        update(TombstoneState)
+        .where(TombstoneState.id == 1)
+        .values(version=TombstoneState.version + 1)
+    )
+
+
+_VERSION = select(TombstoneState.version).where(TombstoneState.id == 1)
+
+
+def blocked_digests(
+    session: Session, memory: Expiring[str, tuple[int, frozenset[str]]]
+) -> frozenset[str]:
+    """The digests of every tombstone, kept in `memory` (a server process's) and read
+    again only when their version moved: one one-row read per call.
+
+    The version is read before the digests, so a change committed in between is in the
+    digests read (and read again at the next call), never missed."""
+    version = session.scalar(_VERSION)
+    held = memory.get("tombstones")
+    if held is not None and held[0] == version:
+        return held[1]
+    digests = frozenset(session.scalars(select(ErasureTombstone.digest)))
+    if version is not None:  # (without its row, never trust a copy)
+        memory.put("tombstones", (int(version), digests))
+    return digests
+
+
 def erased_identifiers(
     session: Session,
     pairs: Iterable[tuple[str, str]],
     remembered: Expiring[tuple[str, str], str] | None = None,
+    blocked: frozenset[str] | None = None,
 ) -> set[tuple[str, str]]:
     """The (kind, normalised value) pairs among `pairs` that an erasure blocked.
 
     `remembered`, when given, keeps each pair's tombstone digest across calls (the
-    installation's secret never changes, so neither do they)."""
+    installation's secret never changes, so neither do they); `blocked`, every
+    tombstone's digest as `blocked_digests` answers, replaces the lookup query."""
     wanted = set(pairs)
     secret = signing.instance_secret(session) if wanted else None
     if secret is None:  # no secret yet: nothing was ever erased
@@ -116,6 +150,8 @@ def erased_identifiers(
             if remembered is not None:
                 remembered.put(pair, digest)
         by_digest[digest] = pair
+    if blocked is not None:
+        return {pair for digest, pair in by_digest.items() if digest in blocked}
     digests = sorted(by_digest)
     found: set[str] = set()
     for start in range(0, len(digests), _CHUNK):
@@ -135,7 +171,10 @@ def clear_tombstone(session: Session, kind: str, value: str) -> bool:
         return False
     digest = _tombstone_digest(secret, kind, value)
     result = session.execute(delete(ErasureTombstone).where(ErasureTombstone.digest == digest))
-    return bool(cast("CursorResult[Any]", result).rowcount)
+    cleared = bool(cast("CursorResult[Any]", result).rowcount)
+    if cleared:
+        _tombstones_changed(session)
+    return cleared
 
 
 def _bury(
@@ -156,6 +195,7 @@ def _bury(
     ]
     if fresh:
         session.execute(bulk_insert(ErasureTombstone), fresh)
+        _tombstones_changed(session)
     return len(rows)
 
 

@@ -741,7 +741,8 @@ def prepare_single(body: Body, kind: str, received_at: datetime) -> PreparedEven
 # id of a write key that passed (a revoked key is refused within KEY_MEMORY_S) and the
 # ids of store codes (a store's new code is known at once; an old code for STORE_MEMORY_S).
 # It also remembers answers that never change: identifiers' normalised forms and
-# their erasure digests (under the installation's secret, which never changes).
+# their erasure digests (under the installation's secret, which never changes); and the
+# tombstones, read again whenever their version moved (so never out of date).
 KEY_MEMORY_S = 5.0
 STORE_MEMORY_S = 60.0
 FOREVER_S = 86_400.0
@@ -750,11 +751,13 @@ FOREVER_S = 86_400.0
 @dataclass(frozen=True, slots=True)
 class Remembered:
     """What ingestion remembers between requests: store ids by reference, identifiers'
-    normalised forms ("" for an invalid one) and their erasure digests."""
+    normalised forms ("" for an invalid one), their erasure digests, and the tombstones'
+    digests with their version (`privacy.blocked_digests`)."""
 
     stores: Expiring[str, uuid.UUID] | None
     identifiers: Expiring[tuple[str, str], str]
     digests: Expiring[tuple[str, str], str]
+    tombstones: Expiring[str, tuple[int, frozenset[str]]] | None
 
     @classmethod
     def of(cls, db: Database) -> Remembered:
@@ -763,12 +766,14 @@ class Remembered:
             db.cache("tracking.stores", STORE_MEMORY_S),
             db.cache("tracking.identifiers", FOREVER_S),
             db.cache("privacy.digests", FOREVER_S),
+            db.cache("privacy.tombstones", FOREVER_S),
         )
 
     @classmethod
     def none(cls) -> Remembered:
-        """A memory for one call (stores looked up, the rest kept for the call only)."""
-        return cls(None, Expiring(FOREVER_S), Expiring(FOREVER_S))
+        """A memory for one call: stores and tombstones looked up, identifiers' forms
+        and digests kept for the call only."""
+        return cls(None, Expiring(FOREVER_S), Expiring(FOREVER_S), None)
 
 
 def ingest(
@@ -880,11 +885,8 @@ def _resolve_stores(
     return kept
 
 
-def _identity_pairs(
-    event: PreparedEvent, normalised: Expiring[tuple[str, str], str]
-) -> list[tuple[str, str, str]]:
-    """(kind, normalised value, field) of each identifier an event carries;
-    `normalised` remembers the forms of values met before ("" for an invalid one)."""
+def _carried(event: PreparedEvent) -> list[tuple[str, str, str]]:
+    """(kind, value as sent, field) of each identifier an event carries."""
     row = event.row
     candidates = [
         ("user_id", row["user_id"], "userId"),
@@ -898,18 +900,23 @@ def _identity_pairs(
         value = event.traits.get(trait)
         if isinstance(value, str):
             candidates.append((trait, value, f"traits/{trait}"))
-    pairs: list[tuple[str, str, str]] = []
-    for kind, value, where in candidates:
-        if value is None:
-            continue
-        key = (kind, value)
-        form = normalised.get(key)
+    return [c for c in candidates if c[1] is not None]
+
+
+def _normalised(
+    pairs: Iterable[tuple[str, str]], remembered: Expiring[tuple[str, str], str]
+) -> dict[tuple[str, str], tuple[str, str]]:
+    """(kind, normalised value) of each valid (kind, value as sent); `remembered` keeps
+    the forms met before ("" for an invalid value)."""
+    forms = {}
+    for pair in pairs:
+        form = remembered.get(pair)
         if form is None:
-            form = identity.normalise(kind, value) or ""
-            normalised.put(key, form)
+            form = identity.normalise(*pair) or ""
+            remembered.put(pair, form)
         if form:
-            pairs.append((kind, form, where))
-    return pairs
+            forms[pair] = (pair[0], form)
+    return forms
 
 
 def _drop_erased(
@@ -919,19 +926,27 @@ def _drop_erased(
     remembered: Remembered,
 ) -> list[PreparedEvent]:
     """Refuse events carrying an identifier of an erased person (one privacy call, none
-    while no erasure blocks any identifier)."""
-    if not privacy.erasures_in_force(session):
+    while no erasure blocks any identifier). The batch's distinct identifiers are
+    checked; its events are read again only when one is blocked."""
+    tombstones = None
+    if remembered.tombstones is not None:
+        tombstones = privacy.blocked_digests(session, remembered.tombstones)
+        if not tombstones:
+            return events
+    elif not privacy.erasures_in_force(session):
         return events
-    per_event = [_identity_pairs(e, remembered.identifiers) for e in events]
-    wanted = {(kind, value) for pairs in per_event for kind, value, _ in pairs}
-    if not wanted:
+    carried = [_carried(e) for e in events]
+    forms = _normalised({(k, v) for ids in carried for k, v, _ in ids}, remembered.identifiers)
+    if not forms:
         return events
-    erased = privacy.erased_identifiers(session, wanted, remembered.digests)
+    erased = privacy.erased_identifiers(
+        session, set(forms.values()), remembered.digests, tombstones
+    )
     if not erased:
         return events
     kept = []
-    for event, pairs in zip(events, per_event, strict=True):
-        blocked = next((where for kind, value, where in pairs if (kind, value) in erased), None)
+    for event, ids in zip(events, carried, strict=True):
+        blocked = next((where for k, v, where in ids if forms.get((k, v)) in erased), None)
         if blocked is None:
             kept.append(event)
             continue
