@@ -74,7 +74,10 @@ def api_routers() -> list[APIRouter]:
     from parcours.segments.api import router as segments_router
     from parcours.stores.api import router as stores_router
 
+    # Routes are matched in order: tracking, the busiest by far (a store's tills and a
+    # web shop send events all day), comes first.
     return [
+        tracking_router,
         admin_router,
         webhooks_router,
         carts_router,
@@ -85,7 +88,6 @@ def api_routers() -> list[APIRouter]:
         identity_router,
         privacy_router,
         matching_router,
-        tracking_router,
         inventory_router,
         catalog_router,
         analytics_router,
