@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from alembic import command
+from sqlalchemy import insert, select, text, update
 
 from parcours import customers
 from parcours.core.audit import SYSTEM_ACTOR
 from parcours.core.clock import ManualClock
 from parcours.core.db import Database
+from parcours.core.migrate import alembic_config, upgrade
 from parcours.core.models import ConsumerCursor
 from parcours.customers import identity, identity_log, privacy, tracking
 from parcours.customers.models import EventSender, TrackedEvent
+from tests.builders import event_row
 
 WAITING_FOR_AN_ADVISORY_LOCK = text(
     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
@@ -252,3 +256,36 @@ def test_inserts_into_the_log_take_turns_until_commit_on_postgresql(
     with db.transaction() as session:
         logged = session.execute(select(TrackedEvent.message_id).order_by(TrackedEvent.seq))
         assert list(logged.scalars()) == ["i-1", "i-2"]
+
+
+def test_migrating_files_the_events_identity_had_read_and_it_files_the_rest(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """Migration 0024 on a log written before it: the events up to identity's position
+    are filed from the log; the reader files the others on its next pass."""
+    db = Database.connect(f"sqlite:///{tmp_path / 'before-0024.db'}")
+    config = alembic_config()
+    with db.engine.connect() as conn:
+        config.attributes["connection"] = conn
+        with conn.begin():
+            command.upgrade(config, "0023")
+    rows = [
+        event_row(clock.now(), user_id="u-1", anonymous_id="a-1"),
+        event_row(clock.now(), anonymous_id="a-2"),
+        event_row(clock.now(), anonymous_id="a-3"),
+    ]
+    with db.engine.begin() as conn:
+        conn.execute(insert(TrackedEvent), rows)
+        conn.execute(
+            update(ConsumerCursor)
+            .where(ConsumerCursor.consumer == identity_log.CURSOR)
+            .values(position=2)
+        )
+    upgrade(db)
+    with db.transaction() as session:
+        filed = session.execute(select(EventSender.value, EventSender.seq)).all()
+        assert sorted(filed) == [("a-1", 1), ("a-2", 2), ("u-1", 1)]
+    identity_log.resolve_job(db, clock)
+    with db.transaction() as session:
+        assert ("a-3", 3) in session.execute(select(EventSender.value, EventSender.seq)).all()
+    db.dispose()
