@@ -1036,15 +1036,18 @@ def _insert_sqlite(
     connection: Connection, source_id: uuid.UUID | None, events: list[PreparedEvent]
 ) -> set[str]:
     source = source_id.hex if source_id else None
-    times: dict[datetime | None, str | None] = {None: None}
+    # The request's time and (mostly) the batch's sentAt are shared by its events.
+    shared: dict[datetime | None, str | None] = {None: None}
     rows: list[tuple[Any, ...]] = []
     for event in events:
         row = event.row
-        stamps = (row["timestamp"], row["received_at"], row["sent_at"], row["original_timestamp"])
-        for stamp in stamps:
-            if stamp not in times:
-                times[stamp] = _sqlite_time(stamp)
+        received, sent, original = row["received_at"], row["sent_at"], row["original_timestamp"]
+        if received not in shared:
+            shared[received] = _sqlite_time(received)
+        if sent not in shared:
+            shared[sent] = _sqlite_time(sent)
         store = row["store_id"]
+        properties, traits, context = event.texts
         rows.append(
             (
                 row["message_id"],
@@ -1057,8 +1060,13 @@ def _insert_sqlite(
                 row["channel"],
                 store.hex if store else None,
                 source,
-                *[times[stamp] for stamp in stamps],
-                *event.texts,
+                _sqlite_time(row["timestamp"]),
+                shared[received],
+                shared[sent],
+                _sqlite_time(original),
+                properties,
+                traits,
+                context,
             )
         )
     # The transaction holds SQLite's write lock (BEGIN IMMEDIATE), so the rows numbered
