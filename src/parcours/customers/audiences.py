@@ -35,7 +35,7 @@ from parcours.core.models import ConsumerCursor
 from parcours.customers import identity_log
 from parcours.customers.models import ComputedTraits, Consent, Customer, IdentityIdentifier
 from parcours.customers.models import TrackedEvent as E
-from parcours.customers.profile_traits import EVENT_KINDS, identifier_links, linked_events
+from parcours.customers.profile_traits import identifier_links, linked_events
 
 
 def audience_profiles(
@@ -380,7 +380,9 @@ def _fill_statements(restricted: bool) -> tuple[Any, Any]:
         linked = linked_events(scoped.cte("scope_links").prefix_with("MATERIALIZED"))
     else:
         linked = linked_events(
-            links.where(IdentityIdentifier.kind.in_(EVENT_KINDS)).subquery("scope_links")
+            links.where(IdentityIdentifier.kind.in_(identity_log.SENDER_KINDS)).subquery(
+                "scope_links"
+            )
         )
     walk = _walk(anchor)
     return (

@@ -33,7 +33,6 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
-    ScalarSelect,
     and_,
     false,
     func,
@@ -240,9 +239,9 @@ def file_senders(session: Session, after: int, up_to: int) -> None:
         )
 
 
-def filed_position() -> ScalarSelect[Any]:
+def filed_position() -> ColumnElement[int]:
     """The log position up to which events are filed in `event_senders` (SQL)."""
-    return select(func.coalesce(_POSITION.scalar_subquery(), 0)).scalar_subquery()
+    return func.coalesce(_POSITION.scalar_subquery(), 0)
 
 
 def unfiled_clause(senders: Mapping[str, Sequence[str]]) -> ColumnElement[bool]:

@@ -49,7 +49,6 @@ from parcours.customers.models import (
     CustomerImportError,
     Erasure,
     ErasureTombstone,
-    EventSender,
     IdentityIdentifier,
     TombstoneState,
     TrackedEvent,
@@ -587,18 +586,10 @@ def _seen_since(
     identifiers = identity.identifiers_of(session, customer.id)
     if any(i.last_seen >= before for i in identifiers):
         return True
-    senders = sorted({i.value for i in identifiers if i.kind in ("user_id", "anonymous_id")})
+    senders = sorted({i.value for i in identifiers if i.kind in identity_log.SENDER_KINDS})
     if senders:
-        filed = exists().where(
-            EventSender.kind.in_(identity_log.SENDER_KINDS),
-            EventSender.value.in_(senders),
-            EventSender.timestamp >= before,
-        )
-        tail = dict.fromkeys(identity_log.SENDER_KINDS, senders)
-        unfiled = exists().where(
-            identity_log.unfiled_clause(tail), TrackedEvent.timestamp >= before
-        )
-        recent = session.scalar(select(or_(filed, unfiled)))
+        sent = identity_log.sender_events(dict.fromkeys(identity_log.SENDER_KINDS, senders))
+        recent = session.scalar(select(exists().where(sent, TrackedEvent.timestamp >= before)))
         if recent:
             return True
     for handler in handlers:

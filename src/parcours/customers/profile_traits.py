@@ -68,8 +68,6 @@ from parcours.customers.models import TrackedEvent as E
 ORDER_COMPLETED = "Order Completed"
 # Segment leaves the currency to the sender; a French retailer's tills and shop send euros.
 DEFAULT_CURRENCY = "EUR"
-# Identifier kinds that appear on events (the others never reach the log as such).
-EVENT_KINDS = identity_log.SENDER_KINDS
 REFRESH_CHUNK = 500
 # The incremental refresh's position in the events log (a row of `consumer_cursors`).
 EVENTS_CURSOR = "customers.profiles@events"
@@ -83,7 +81,7 @@ def identifier_links(profile_ids: Sequence[uuid.UUID] | None = None) -> FromClau
     some). The identity graph keeps each identifier on its live profile."""
     stmt = select(
         IdentityIdentifier.profile_id, IdentityIdentifier.kind, IdentityIdentifier.value
-    ).where(IdentityIdentifier.kind.in_(EVENT_KINDS))
+    ).where(IdentityIdentifier.kind.in_(identity_log.SENDER_KINDS))
     if profile_ids is not None:
         stmt = stmt.where(IdentityIdentifier.profile_id.in_(list(profile_ids)))
     return stmt.subquery("links")

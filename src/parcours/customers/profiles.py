@@ -27,7 +27,7 @@ from parcours.core.errors import NotFound, SaidForbidden
 from parcours.core.models import AuditEntry
 from parcours.core.money import Money
 from parcours.core.pagination import MAX_LIMIT, Page, check_limit, decode_cursor, encode_cursor
-from parcours.customers import identity
+from parcours.customers import identity, identity_log
 from parcours.customers.models import ComputedTraits, Customer
 from parcours.customers.profile_timeline import (
     TimelineEntry,
@@ -236,9 +236,7 @@ class Profile:
         return self.requested_id if self.requested_id != self.customer.id else None
 
     def event_identifiers(self) -> list[tuple[str, str]]:
-        return [
-            (i.kind, i.value) for i in self.identifiers if i.kind in ("user_id", "anonymous_id")
-        ]
+        return [(i.kind, i.value) for i in self.identifiers if i.kind in identity_log.SENDER_KINDS]
 
     def store_name(self, store_id: uuid.UUID | None) -> str | None:
         location = self.store_locations.get(store_id) if store_id else None
@@ -301,7 +299,7 @@ def _event_ids(session: Session, profile_id: uuid.UUID) -> list[tuple[str, str]]
     return [
         (i.kind, i.value)
         for i in identity.identifiers_of(session, profile_id)
-        if i.kind in ("user_id", "anonymous_id")
+        if i.kind in identity_log.SENDER_KINDS
     ]
 
 

@@ -859,19 +859,19 @@ def _resolve_stores(
     session: Session,
     events: list[PreparedEvent],
     refused: list[Rejection],
-    remembered: Expiring[str, uuid.UUID] | None,
+    known: Expiring[str, uuid.UUID] | None,
 ) -> list[PreparedEvent]:
     refs = {e.store_ref for e in events if e.store_ref is not None}
     if not refs:
         return events
-    known = resolve_store_refs(session, refs, remembered)
+    found = resolve_store_refs(session, refs, known)
     kept = []
     for event in events:
         ref = event.store_ref
         if ref is None:
             kept.append(event)
-        elif ref in known:
-            event.row["store_id"] = known[ref]
+        elif ref in found:
+            event.row["store_id"] = found[ref]
             kept.append(event)
         else:
             refused.append(
