@@ -83,7 +83,7 @@ from parcours.core.db import Database, safe_url
 from parcours.core.logs import configure_logging
 from parcours.core.migrate import upgrade
 from parcours.core.settings import load_settings
-from parcours.customers import identity, identity_log, privacy, tracking
+from parcours.customers import identity, identity_log, privacy, tracking, tracking_messages
 from parcours.customers.models import TrackedEvent
 
 DESCRIPTION = (
@@ -387,7 +387,7 @@ def _erase_someone(db: Database) -> None:
 
 
 def _insert_one_by_one(
-    session: Session, source_id: uuid.UUID | None, events: list[tracking.PreparedEvent]
+    session: Session, source_id: uuid.UUID | None, events: list[tracking_messages.PreparedEvent]
 ) -> set[str]:
     """The baseline: each event inserted on its own, as an ordinary implementation would
     (`session.execute(insert(Model), row)`), with the same conflict rule."""

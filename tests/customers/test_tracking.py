@@ -28,7 +28,7 @@ from parcours.core.clock import ManualClock
 from parcours.core.db import Database
 from parcours.core.errors import InvalidInput
 from parcours.core.models import ApiKey, AuditEntry
-from parcours.customers import identity, identity_log, privacy, tracking
+from parcours.customers import identity, identity_log, privacy, tracking, tracking_messages
 from parcours.customers.models import TrackedEvent
 from tests import builders
 
@@ -79,7 +79,7 @@ def track(**fields: Any) -> dict[str, Any]:
 def test_skew_correction_moves_the_event_by_the_senders_clock_offset() -> None:
     received = builders.utc(2026, 3, 14, 9, 30)
     # The till's clock runs 10 minutes fast: it sent at 09:40 an event it dated 09:39.
-    corrected = tracking.correct_skew(
+    corrected = tracking_messages.correct_skew(
         received, builders.utc(2026, 3, 14, 9, 40), builders.utc(2026, 3, 14, 9, 39)
     )
     assert corrected == builders.utc(2026, 3, 14, 9, 29)
@@ -88,23 +88,25 @@ def test_skew_correction_moves_the_event_by_the_senders_clock_offset() -> None:
 def test_without_sent_at_the_senders_time_is_kept_and_without_any_time_reception_is_used() -> None:
     received = builders.utc(2026, 3, 14, 9, 30)
     old = builders.utc(2025, 1, 2, 8, 0)
-    assert tracking.correct_skew(received, None, old) == old
-    assert tracking.correct_skew(received, builders.utc(2026, 3, 14, 9, 31), None) == received
+    assert tracking_messages.correct_skew(received, None, old) == old
+    assert (
+        tracking_messages.correct_skew(received, builders.utc(2026, 3, 14, 9, 31), None) == received
+    )
 
 
 def test_the_channel_comes_from_the_context_or_the_sending_library() -> None:
-    assert tracking.event_channel({"channel": "call_centre"}) == "call_centre"
-    assert tracking.event_channel({"library": {"name": "analytics.js"}}) == "web"
-    assert tracking.event_channel({"library": {"name": "parcours.js"}}) == "web"
-    assert tracking.event_channel({"library": {"name": "analytics-ios"}}) == "app"
-    assert tracking.event_channel({"library": {"name": "analytics-python"}}) == "server"
-    assert tracking.event_channel({}) == "server"
-    assert tracking.event_channel({"channel": "carrier-pigeon"}) is None
+    assert tracking_messages.event_channel({"channel": "call_centre"}) == "call_centre"
+    assert tracking_messages.event_channel({"library": {"name": "analytics.js"}}) == "web"
+    assert tracking_messages.event_channel({"library": {"name": "parcours.js"}}) == "web"
+    assert tracking_messages.event_channel({"library": {"name": "analytics-ios"}}) == "app"
+    assert tracking_messages.event_channel({"library": {"name": "analytics-python"}}) == "server"
+    assert tracking_messages.event_channel({}) == "server"
+    assert tracking_messages.event_channel({"channel": "carrier-pigeon"}) is None
 
 
 def test_a_message_is_checked_with_pointers_to_each_bad_field() -> None:
     received = builders.utc(2026, 3, 14, 9, 30)
-    outcome = tracking.prepare_event(
+    outcome = tracking_messages.prepare_event(
         {
             "type": "track",
             "userId": ["u"],
@@ -128,31 +130,33 @@ def test_a_message_is_checked_with_pointers_to_each_bad_field() -> None:
 
 def test_numeric_ids_become_strings_and_blank_ones_count_as_absent() -> None:
     received = builders.utc(2026, 3, 14, 9, 30)
-    outcome = tracking.prepare_event(track(userId=42, anonymousId="  "), received)
-    assert isinstance(outcome, tracking.PreparedEvent)
+    outcome = tracking_messages.prepare_event(track(userId=42, anonymousId="  "), received)
+    assert isinstance(outcome, tracking_messages.PreparedEvent)
     assert outcome.row["user_id"] == "42"
     assert outcome.row["anonymous_id"] is None
-    blank = tracking.prepare_event(track(userId="", anonymousId=" "), received)
+    blank = tracking_messages.prepare_event(track(userId="", anonymousId=" "), received)
     assert isinstance(blank, list)
     assert blank[0].pointer == "#/userId"
 
 
 def test_bodies_read_by_orjson_or_the_exact_decoder_give_the_same_values() -> None:
     message = {"type": "track", "event": "Vu", "anonymousId": "a", "properties": {"n": 1.5}}
-    fast = tracking.decode_body(json.dumps({"batch": [message]}).encode(), None, 10_000)
-    assert fast.codec is tracking.FAST
+    fast = tracking_messages.decode_body(json.dumps({"batch": [message]}).encode(), None, 10_000)
+    assert fast.codec is tracking_messages.FAST
     assert fast.value == {"batch": [message]}
     # An integer past 64 bits would become a float in orjson: the exact decoder reads it.
-    long = tracking.decode_body(b'{"batch": [], "n": 123456789012345678901234567890}', None, 99)
-    assert long.codec is tracking.EXACT
+    long = tracking_messages.decode_body(
+        b'{"batch": [], "n": 123456789012345678901234567890}', None, 99
+    )
+    assert long.codec is tracking_messages.EXACT
     assert long.value["n"] == 123456789012345678901234567890
 
 
 def test_an_event_is_measured_as_compact_json_in_utf8_bytes() -> None:
     message = {"type": "track", "event": "Vu", "anonymousId": "a", "properties": {"é": "été"}}
     compact = len(json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode())
-    assert tracking.FAST.size(message) == tracking.EXACT.size(message) == compact
-    assert tracking.FAST.text(message) == tracking.EXACT.text(message)
+    assert tracking_messages.FAST.size(message) == tracking_messages.EXACT.size(message) == compact
+    assert tracking_messages.FAST.text(message) == tracking_messages.EXACT.text(message)
 
 
 @pytest.mark.parametrize(
@@ -163,14 +167,14 @@ def test_malformed_bodies_are_refused_as_malformed(raw: bytes) -> None:
     from parcours.core.errors import MalformedRequest
 
     with pytest.raises(MalformedRequest):
-        tracking.decode_body(raw, None, tracking.MAX_BATCH_BYTES)
+        tracking_messages.decode_body(raw, None, tracking_messages.MAX_BATCH_BYTES)
 
 
 def test_a_body_marked_gzip_that_is_not_is_malformed() -> None:
     from parcours.core.errors import MalformedRequest
 
     with pytest.raises(MalformedRequest, match="gzip"):
-        tracking.decode_body(b'{"batch": []}', "gzip", tracking.MAX_BATCH_BYTES)
+        tracking_messages.decode_body(b'{"batch": []}', "gzip", tracking_messages.MAX_BATCH_BYTES)
 
 
 json_values = st.recursive(
@@ -187,7 +191,7 @@ json_values = st.recursive(
 message_fields = st.fixed_dictionaries(
     {},
     optional={
-        "type": st.sampled_from([*tracking.TYPES, "shout"]) | json_values,
+        "type": st.sampled_from([*tracking_messages.TYPES, "shout"]) | json_values,
         "userId": st.text(max_size=5) | st.integers() | json_values,
         "anonymousId": st.text(max_size=5) | json_values,
         "event": st.text(max_size=5) | json_values,
@@ -208,13 +212,15 @@ message_fields = st.fixed_dictionaries(
 @settings(max_examples=300, deadline=None)
 @given(message=message_fields | json_values)
 def test_any_json_value_is_either_an_event_or_pointed_problems(message: Any) -> None:
-    outcome = tracking.prepare_event(message, builders.utc(2026, 3, 14, 9, 30), "#/batch/0")
-    if isinstance(outcome, tracking.PreparedEvent):
+    outcome = tracking_messages.prepare_event(
+        message, builders.utc(2026, 3, 14, 9, 30), "#/batch/0"
+    )
+    if isinstance(outcome, tracking_messages.PreparedEvent):
         row = outcome.row
-        assert row["type"] in tracking.TYPES
-        assert row["channel"] in tracking.EVENT_CHANNELS
+        assert row["type"] in tracking_messages.TYPES
+        assert row["channel"] in tracking_messages.EVENT_CHANNELS
         assert row["user_id"] or row["anonymous_id"]
-        assert row["timestamp"] - builders.utc(2026, 3, 14, 9, 30) <= tracking.MAX_FUTURE
+        assert row["timestamp"] - builders.utc(2026, 3, 14, 9, 30) <= tracking_messages.MAX_FUTURE
     else:
         assert outcome
         assert all(e.pointer and e.pointer.startswith("#/batch/0") for e in outcome)
@@ -230,7 +236,7 @@ def test_skew_correction_ignores_how_wrong_the_senders_clock_is(
     received = builders.utc(2026, 3, 14, 9, 30)
     sent_by_true_clock = received  # the request is sent and received at once
     happened = sent_by_true_clock - delay
-    corrected = tracking.correct_skew(received, sent_by_true_clock + skew, happened + skew)
+    corrected = tracking_messages.correct_skew(received, sent_by_true_clock + skew, happened + skew)
     assert corrected == happened
 
 
@@ -862,16 +868,16 @@ def some_events(db: Database, clock: ManualClock) -> None:
         for n, (user, anonymous) in enumerate(
             [("u-1", "a-1"), (None, "a-1"), ("u-2", "a-2"), (None, "a-3"), ("u-1", None)]
         ):
-            prepared = tracking.prepare_event(
+            prepared = tracking_messages.prepare_event(
                 track(userId=user, anonymousId=anonymous, messageId=f"m-{n}"), clock.now()
             )
-            assert isinstance(prepared, tracking.PreparedEvent)
+            assert isinstance(prepared, tracking_messages.PreparedEvent)
             events.append(prepared)
-        alias = tracking.prepare_event(
+        alias = tracking_messages.prepare_event(
             {"type": "alias", "previousId": "a-3", "userId": "u-3", "messageId": "m-alias"},
             clock.now(),
         )
-        assert isinstance(alias, tracking.PreparedEvent)
+        assert isinstance(alias, tracking_messages.PreparedEvent)
         tracking.ingest(session, clock.now(), None, [*events, alias])
 
 

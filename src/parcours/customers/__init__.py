@@ -78,7 +78,8 @@ from parcours.customers.service import (
     normalise_email,
     validate_customer,
 )
-from parcours.customers.tracking import EVENT_CHANNELS, IngestResult, ingest_messages
+from parcours.customers.tracking import IngestResult, ingest_messages
+from parcours.customers.tracking_messages import EVENT_CHANNELS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from parcours.core.audit import Actor
 from parcours.core.deps import ClockDep, DatabaseDep, DbSession, api_caller, presented_key
-from parcours.customers import tracking
+from parcours.customers import tracking, tracking_messages
 
 router = APIRouter(tags=["tracking"])
 Reader = Annotated[Actor, Depends(api_caller("customers:read"))]
@@ -83,7 +83,7 @@ _MESSAGE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "A Segment-spec message (https://segment.com/docs/connections/spec/).",
     "properties": {
-        "type": {"type": "string", "enum": list(tracking.TYPES)},
+        "type": {"type": "string", "enum": list(tracking_messages.TYPES)},
         "userId": {"type": "string"},
         "anonymousId": {"type": "string"},
         "messageId": {"type": "string"},
@@ -96,7 +96,7 @@ _MESSAGE_SCHEMA: dict[str, Any] = {
         "context": {
             "type": "object",
             "properties": {
-                "channel": {"type": "string", "enum": list(tracking.EVENT_CHANNELS)},
+                "channel": {"type": "string", "enum": list(tracking_messages.EVENT_CHANNELS)},
                 "store_id": {"type": "string", "description": "a store id or code"},
             },
         },
@@ -143,16 +143,16 @@ def _answer(result: tracking.IngestResult) -> JSONResponse:
 )
 def batch(request: Request, raw: RawBody, db: DatabaseDep, clock: ClockDep) -> JSONResponse:
     # Transactions of its own (see track_batch), committed before the answer.
-    body = tracking.decode_body(
-        raw, request.headers.get("content-encoding"), tracking.MAX_BATCH_BYTES
+    body = tracking_messages.decode_body(
+        raw, request.headers.get("content-encoding"), tracking_messages.MAX_BATCH_BYTES
     )
     return _answer(tracking.track_batch(db, clock.now(), _header_key(request), body))
 
 
 def _single_call(kind: str) -> None:
     def handler(request: Request, raw: RawBody, db: DatabaseDep, clock: ClockDep) -> JSONResponse:
-        body = tracking.decode_body(
-            raw, request.headers.get("content-encoding"), tracking.MAX_EVENT_BYTES
+        body = tracking_messages.decode_body(
+            raw, request.headers.get("content-encoding"), tracking_messages.MAX_EVENT_BYTES
         )
         return _answer(tracking.track_one(db, clock.now(), _header_key(request), kind, body))
 
@@ -169,7 +169,7 @@ def _single_call(kind: str) -> None:
     )
 
 
-for _kind in tracking.TYPES:
+for _kind in tracking_messages.TYPES:
     _single_call(_kind)
 
 
@@ -180,7 +180,7 @@ async def preflight() -> Response:
 
 # One route per call rather than `/v1/{call}`: a catch-all would answer 405 instead of
 # 404 for every unknown GET under /v1.
-for _call in (*tracking.TYPES, "batch"):
+for _call in (*tracking_messages.TYPES, "batch"):
     router.add_api_route(f"/v1/{_call}", preflight, methods=["OPTIONS"], include_in_schema=False)
 
 
