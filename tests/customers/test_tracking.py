@@ -12,14 +12,15 @@ import gzip
 import json
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event, func, select
+from sqlalchemy.dialects import sqlite
 
 from parcours import stores
 from parcours.core import auth
@@ -224,6 +225,20 @@ def test_any_json_value_is_either_an_event_or_pointed_problems(message: Any) -> 
     else:
         assert outcome
         assert all(e.pointer and e.pointer.startswith("#/batch/0") for e in outcome)
+
+
+@given(
+    moment=st.datetimes(
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=2)), timezone(-timedelta(hours=5))]
+        )
+    )
+)
+def test_the_log_stores_times_as_sqlalchemy_writes_them_on_sqlite(moment: datetime) -> None:
+    assume(datetime.min.replace(tzinfo=UTC) + timedelta(days=1) < moment)
+    write = sqlite.DATETIME().bind_processor(sqlite.dialect())
+    assert write is not None
+    assert tracking._sqlite_time(moment) == write(moment.astimezone(UTC).replace(tzinfo=None))
 
 
 @given(

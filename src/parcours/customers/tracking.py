@@ -352,13 +352,21 @@ _LOG_LOCK_KEY = 0x7E_1A_C0_6  # pg_advisory_xact_lock: inserts into the log take
 
 
 def _sqlite_time(value: datetime | None) -> str | None:
-    # The text form SQLAlchemy's SQLite DATETIME writes and reads back (UTC, no zone).
+    # The text form SQLAlchemy's SQLite DATETIME writes and reads back (UTC, no zone),
+    # formatted field by field: half the time of isoformat(), twice per event.
     if value is None:
         return None
-    text = value.isoformat(" ", "microseconds")
-    if text.endswith("+00:00"):  # already UTC, as parsed times and the clock's are
-        return text[:-6]
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if value.tzinfo is not UTC:  # parsed times and the clock's already are
+        value = value.astimezone(UTC)
+    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031 (faster than format)
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+    )
 
 
 # One row per execution, run with executemany: SQLite prepares it once per request, and
