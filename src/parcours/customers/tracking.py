@@ -31,9 +31,8 @@ from parcours.core.errors import FieldError, InvalidInput, Unauthenticated
 from parcours.core.memo import Expiring
 from parcours.core.models import ApiKey
 from parcours.core.pagination import Page, check_limit, not_a_cursor
-from parcours.customers import identity, identity_log, privacy, tracking_fast
+from parcours.customers import identity, identity_log, privacy
 from parcours.customers.models import TrackedEvent
-from parcours.customers.tracking_fast import CommonBatch
 from parcours.customers.tracking_messages import (
     TYPES,
     Body,
@@ -458,10 +457,10 @@ def _insert_postgres(
     return set(result.scalars())
 
 
-def _source(db: Database, key: str | None, body: Body | CommonBatch) -> uuid.UUID:
+def _source(db: Database, key: str | None, body: Body) -> uuid.UUID:
     """The sender's key id (the key presented in a header, else the body's `writeKey`),
     read in a transaction of its own, or remembered from a request a moment ago."""
-    presented = key or (body.write_key if isinstance(body, CommonBatch) else body_write_key(body))
+    presented = key or body_write_key(body)
     known = db.cache("tracking.write_keys", KEY_MEMORY_S)
     digest = hashlib.sha256(presented.encode()).digest() if presented else None
     source_id: uuid.UUID | None = known.get(digest)
@@ -472,22 +471,16 @@ def _source(db: Database, key: str | None, body: Body | CommonBatch) -> uuid.UUI
     return source_id
 
 
-def track_batch(
-    db: Database, now: datetime, key: str | None, body: Body | CommonBatch
-) -> IngestResult:
+def track_batch(db: Database, now: datetime, key: str | None, body: Body) -> IngestResult:
     """`/v1/batch`: authenticate the key (presented in a header, else the body's
-    `writeKey`), store the good events, report the bad ones (see `prepare_batch`;
-    a body `tracking_fast.decode_batch` read goes the fast path).
+    `writeKey`), store the good events, report the bad ones (see `prepare_batch`).
 
     Three steps, the events checked between two transactions: on SQLite a transaction
     holds the write lock from its start, and other server processes can write while
     this one checks its events.
     """
     source_id = _source(db, key, body)
-    if isinstance(body, CommonBatch):
-        events, rejected = tracking_fast.prepare(body, now)
-    else:
-        events, rejected = prepare_batch(body, now)
+    events, rejected = prepare_batch(body, now)
     remembered = Remembered.of(db)
     with db.transaction() as session:
         return ingest(session, now, source_id, events, rejected, remembered)

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from parcours.core.audit import Actor
 from parcours.core.deps import ClockDep, DatabaseDep, DbSession, api_caller, presented_key
-from parcours.customers import tracking, tracking_fast, tracking_messages
+from parcours.customers import tracking, tracking_messages
 
 router = APIRouter(tags=["tracking"])
 Reader = Annotated[Actor, Depends(api_caller("customers:read"))]
@@ -143,7 +143,9 @@ def _answer(result: tracking.IngestResult) -> JSONResponse:
 )
 def batch(request: Request, raw: RawBody, db: DatabaseDep, clock: ClockDep) -> JSONResponse:
     # Transactions of its own (see track_batch), committed before the answer.
-    body = tracking_fast.decode_batch(raw, request.headers.get("content-encoding"))
+    body = tracking_messages.decode_body(
+        raw, request.headers.get("content-encoding"), tracking_messages.MAX_BATCH_BYTES
+    )
     return _answer(tracking.track_batch(db, clock.now(), _header_key(request), body))
 
 

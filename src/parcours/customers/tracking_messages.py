@@ -156,40 +156,17 @@ def decode_body(raw: bytes, content_encoding: str | None, limit: int) -> Body:
     Raises `PayloadTooLarge` past `limit` bytes (after decompression) and
     `MalformedRequest` when the body is not JSON (NaN and Infinity included; a number
     too large for a float is refused later, with the event holding it).
-    """
-    return decode_json(within_limit(raw, content_encoding, limit))
-
-
-def within_limit(raw: bytes, content_encoding: str | None, limit: int) -> bytes:
-    """The body's bytes, gunzipped when sent gzip-encoded; `PayloadTooLarge` past
-    `limit` bytes (after decompression)."""
-    if content_encoding and content_encoding.strip().lower() == "gzip":
-        raw = _gunzip(raw, limit)
-    if len(raw) > limit:
-        raise PayloadTooLarge(_too_large(limit))
-    return raw
-
-
-def orjson_reads_exactly(raw: bytes) -> bool:
-    """Whether orjson reads every number of `raw` exactly: not an integer of 20 digits or
-    more, which it turns into a float. (It refuses numbers beyond a double.)"""
-    return _LONG_DIGITS not in raw.translate(_DIGITS_AS_ZERO)
-
-
-def has_suspect_escape(raw: bytes) -> bool:
-    """Whether `raw` escapes a NUL or a surrogate, which a database may refuse."""
-    return _SUSPECT_ESCAPE.search(raw) is not None
-
-
-def decode_json(raw: bytes) -> Body:
-    """`raw` read as JSON (`MalformedRequest` when it is not).
 
     orjson reads the body; whatever it refuses or would read inexactly (long integers,
     numbers beyond a double, unpaired surrogates, bad JSON) is read again by the
     standard library, which keeps every number exact and words the errors.
     """
-    suspect = has_suspect_escape(raw)
-    if orjson_reads_exactly(raw):
+    if content_encoding and content_encoding.strip().lower() == "gzip":
+        raw = _gunzip(raw, limit)
+    if len(raw) > limit:
+        raise PayloadTooLarge(_too_large(limit))
+    suspect = _SUSPECT_ESCAPE.search(raw) is not None
+    if _LONG_DIGITS not in raw.translate(_DIGITS_AS_ZERO):
         try:
             return Body(orjson.loads(raw), len(raw), suspect, FAST)
         except orjson.JSONDecodeError:
@@ -634,36 +611,18 @@ def prepare_batch(body: Body, received_at: datetime) -> tuple[list[PreparedEvent
     prepared: list[PreparedEvent] = []
     rejected: list[Rejection] = []
     for index, message in enumerate(messages):
-        outcome = prepare_message(
-            message, received_at, index, defaults, measure, body.suspect_text, body.codec
-        )
+        pointer = f"#/batch/{index}"
+        problem = _size_or_text_problem(message, pointer, measure, body.suspect_text)
+        if problem is not None:
+            rejected.append(Rejection(index, _message_id_of(message), *problem))
+            continue
+        outcome = prepare_event(message, received_at, pointer, index, None, defaults, body.codec)
         if isinstance(outcome, PreparedEvent):
             prepared.append(outcome)
         else:
-            rejected.extend(outcome)
+            mid = _message_id_of(message)
+            rejected.extend(Rejection(index, mid, e.pointer or pointer, e.detail) for e in outcome)
     return prepared, rejected
-
-
-def prepare_message(
-    message: Any,
-    received_at: datetime,
-    index: int,
-    defaults: BatchDefaults,
-    measure: Callable[[Any], int] | None,
-    suspect_text: bool,
-    codec: Codec,
-) -> PreparedEvent | list[Rejection]:
-    """Check the message at `index` of a batch: its event, or why it is refused.
-    `measure` gives its size when it may be over the per-event limit."""
-    pointer = f"#/batch/{index}"
-    problem = _size_or_text_problem(message, pointer, measure, suspect_text)
-    if problem is not None:
-        return [Rejection(index, _message_id_of(message), *problem)]
-    outcome = prepare_event(message, received_at, pointer, index, None, defaults, codec)
-    if isinstance(outcome, PreparedEvent):
-        return outcome
-    mid = _message_id_of(message)
-    return [Rejection(index, mid, e.pointer or pointer, e.detail) for e in outcome]
 
 
 def _batch_defaults(body: Mapping[str, Any]) -> BatchDefaults:
