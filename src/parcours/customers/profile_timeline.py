@@ -142,11 +142,7 @@ def _filed_events(kind: str, value: str, query: TimelineQuery) -> Select[Any]:
         .join(E, E.seq == EventSender.seq)
         .where(EventSender.kind == kind, EventSender.value == value)
     )
-    if query.before is not None:
-        bound = _seq_bound(query.before)
-        stmt = stmt.where(
-            query.before.sql_before(EventSender.timestamp, EventSender.seq, "event", bound)
-        )
+    stmt = _before_page(stmt, query, EventSender.timestamp, EventSender.seq)
     return stmt.order_by(EventSender.timestamp.desc(), EventSender.seq.desc()).limit(query.limit)
 
 
@@ -158,10 +154,15 @@ def unfiled_statement(query: TimelineQuery) -> Select[Any] | None:
     if not any(senders.values()):
         return None
     stmt = select(*_EVENT_COLUMNS).where(identity_log.unfiled_clause(senders))
-    if query.before is not None:
-        bound = _seq_bound(query.before)
-        stmt = stmt.where(query.before.sql_before(E.timestamp, E.seq, "event", bound))
-    return stmt
+    return _before_page(stmt, query, E.timestamp, E.seq)
+
+
+def _before_page(stmt: Select[Any], query: TimelineQuery, timestamp: Any, seq: Any) -> Select[Any]:
+    """`stmt` kept to the events before the page's start (by `timestamp`, then `seq`)."""
+    if query.before is None:
+        return stmt
+    bound = _seq_bound(query.before)
+    return stmt.where(query.before.sql_before(timestamp, seq, "event", bound))
 
 
 def _seq_bound(position: TimelinePosition) -> int:

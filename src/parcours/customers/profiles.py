@@ -236,7 +236,7 @@ class Profile:
         return self.requested_id if self.requested_id != self.customer.id else None
 
     def event_identifiers(self) -> list[tuple[str, str]]:
-        return [(i.kind, i.value) for i in self.identifiers if i.kind in identity_log.SENDER_KINDS]
+        return _sender_ids(self.identifiers)
 
     def store_name(self, store_id: uuid.UUID | None) -> str | None:
         location = self.store_locations.get(store_id) if store_id else None
@@ -296,11 +296,12 @@ def profile_timeline(
 
 
 def _event_ids(session: Session, profile_id: uuid.UUID) -> list[tuple[str, str]]:
-    return [
-        (i.kind, i.value)
-        for i in identity.identifiers_of(session, profile_id)
-        if i.kind in identity_log.SENDER_KINDS
-    ]
+    return _sender_ids(identity.identifiers_of(session, profile_id))
+
+
+def _sender_ids(identifiers: Iterable[identity.Identifier]) -> list[tuple[str, str]]:
+    """(kind, value) of the identifiers events carry (user and anonymous ids)."""
+    return [(i.kind, i.value) for i in identifiers if i.kind in identity_log.SENDER_KINDS]
 
 
 # ------------------------------------------------------------------ clienteling
