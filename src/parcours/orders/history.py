@@ -411,16 +411,24 @@ def load_history_frames(session: Session, orders: Any, lines: Any) -> int:
     orders["fulfilment_id"] = _ids(n)
     letters = orders["channel"].map(lambda c: service.NUMBER_LETTERS.get(c, "O"))
     orders["number"] = _numbers(session, letters, placed.dt.year)
-    heads = orders[["external_ref", "id", "fulfilment_id", "mode", "location_id", "store_id"]]
-    lines = lines.merge(
-        heads.assign(position=np.arange(n)), on="external_ref", how="inner", sort=False
-    )
-    # Lines in their orders' order (stable: an order keeps its lines' order), then ids
-    # in that order: the primary key, (order_id, line_no) and fulfilment_id indexes all
-    # grow at their right end, as `load_history` writes them, instead of at random.
-    lines = lines.sort_values("position", kind="stable").reset_index(drop=True)
+    # Each line's order by its position in `orders` (lines of orders already stored drop
+    # out), then the lines in their orders' order (stable: an order keeps its lines'
+    # order) and ids drawn in that order: the primary key, (order_id, line_no) and
+    # fulfilment_id indexes all grow at their right end, as `load_history` writes them,
+    # instead of at random. In numpy on the positions, not a merge and group-bys on ids.
+    where = lines["external_ref"].map(pd.Series(np.arange(n), index=orders["external_ref"]))
+    kept = np.flatnonzero(where.notna().to_numpy())
+    where = where.to_numpy()[kept].astype(np.int64)
+    order = np.argsort(where, kind="stable")
+    where = where[order]
+    lines = lines.take(kept[order]).reset_index(drop=True)
+    lines["id"] = orders["id"].to_numpy()[where]
+    lines["fulfilment_id"] = orders["fulfilment_id"].to_numpy()[where]
     lines["line_id"] = _ids(len(lines))
-    lines["line_no"] = lines.groupby("position", sort=False).cumcount() + 1
+    starts = np.flatnonzero(np.diff(where, prepend=-1))  # each order's first line
+    lines["line_no"] = (
+        np.arange(len(where)) - np.repeat(starts, np.diff(starts, append=len(where))) + 1
+    )
     if "discount" not in lines:
         lines["discount"] = 0
     gross = lines["unit_price"].to_numpy(np.int64) * lines["quantity"].to_numpy(np.int64)
@@ -428,10 +436,8 @@ def load_history_frames(session: Session, orders: Any, lines: Any) -> int:
     lines["total"] = gross
     lines["vat"] = _included_vat(gross, lines["vat_rate_bp"].to_numpy(np.int64))
     lines["returned"] = np.minimum(lines["returned"].to_numpy(np.int64), lines["quantity"])
-    sums = lines.groupby("id", sort=False)[["total", "vat", "discount"]].sum()
-    orders["discount"] = orders["id"].map(sums["discount"]).fillna(0).astype(np.int64)
-    orders["total"] = orders["id"].map(sums["total"]).fillna(0).astype(np.int64)
-    orders["vat"] = orders["id"].map(sums["vat"]).fillna(0).astype(np.int64)
+    for name in ("total", "vat", "discount"):
+        orders[name] = _per_order(lines[name].to_numpy(np.int64), where, starts, n)
     handed = placed + orders["mode"].map(HANDOVER_DELAY)
     orders["final"] = orders["mode"].map(FINAL_STATUS)
     at, handed_at = _times(session, placed), _times(session, handed)
@@ -466,8 +472,25 @@ def _new_frames_only(session: Session, orders: Any) -> Any:
 def _ids(count: int) -> list[str]:
     """`count` UUIDv7 in increasing order (one time stamp, then random bits), as 32 hex
     digits: what SQLite stores, and cheaper to make than UUID objects."""
-    first = (new_id().int >> 32) << 32  # room below for 2**32 ids, version bits untouched
-    return [f"{first + i:032x}" for i in range(count)]
+    import numpy as np
+
+    high = f"{new_id().int >> 32:024x}"  # room below for 2**32 ids, version bits untouched
+    # The low 32 bits of all ids as hex in one call, then cut: twice as fast as
+    # formatting each id.
+    low = np.arange(count, dtype=">u4").tobytes().hex()
+    return [high + low[start : start + 8] for start in range(0, 8 * count, 8)]
+
+
+def _per_order(values: Any, where: Any, starts: Any, count: int) -> Any:
+    """Sums of `values` (int64, one per line, lines grouped by order) per order position
+    (`where`: each line's, sorted; `starts`: each group's first line); 0 for an order
+    without lines."""
+    import numpy as np
+
+    sums = np.zeros(count, np.int64)
+    if len(starts):
+        sums[where[starts]] = np.add.reduceat(values, starts)
+    return sums
 
 
 def _numbers(session: Session, letters: Any, years: Any) -> list[str]:
@@ -497,13 +520,13 @@ def _included_vat(total: Any, vat_rate_bp: Any) -> Any:
 def _times(session: Session, values: Any) -> list[Any]:
     """Timestamps as the driver takes them: SQLite's text form (as SQLAlchemy writes
     it, microseconds included), else aware datetimes."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    import numpy as np
 
     utc = values.dt.tz_convert("UTC")
     if session.get_bind().dialect.name == "sqlite":
-        stamps = pa.array(utc.dt.tz_localize(None).astype("datetime64[us]"))
-        return list(pc.strftime(stamps, format="%Y-%m-%d %H:%M:%S").to_pylist())
+        # numpy's ISO text with a space for the T: a third of Arrow's strftime.
+        stamps = utc.dt.tz_localize(None).to_numpy("datetime64[us]")
+        return [text[:10] + " " + text[11:] for text in np.datetime_as_string(stamps).tolist()]
     return [at.to_pydatetime() for at in utc]
 
 

@@ -106,11 +106,14 @@ def get_fulfilment(session: Session, fulfilment_id: uuid.UUID) -> Fulfilment:
     return fulfilment
 
 
-def lines_of_fulfilment(session: Session, fulfilment_id: uuid.UUID) -> list[OrderLine]:
+def lines_of_fulfilment(session: Session, fulfilment: Fulfilment) -> list[OrderLine]:
+    """The fulfilment's lines, read through its order (lines have no index by
+    fulfilment)."""
     return list(
         session.scalars(
             select(OrderLine)
-            .where(OrderLine.fulfilment_id == fulfilment_id)
+            .where(OrderLine.order_id == fulfilment.order_id)
+            .where(OrderLine.fulfilment_id == fulfilment.id)
             .order_by(OrderLine.line_no)
         )
     )
@@ -166,7 +169,7 @@ def transition(
     before = fulfilment.status
     _move(session, now, fulfilment, to_status)
     order = get_order(session, fulfilment.order_id)
-    lines = lines_of_fulfilment(session, fulfilment.id)
+    lines = lines_of_fulfilment(session, fulfilment)
     data = _apply_effects(session, now, order, fulfilment, lines, to_status)
     if carrier is not None:
         fulfilment.carrier = carrier

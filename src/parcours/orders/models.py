@@ -226,7 +226,8 @@ class OrderLine(Base):
     __tablename__ = "order_lines"
     # No index on order_id alone: the unique (order_id, line_no) one serves every lookup
     # by order (and the cascade). None on sku: nothing looks lines up by SKU, and its
-    # random inserts cost a bulk history load a third of its line writes (0017).
+    # random inserts cost a bulk history load a third of its line writes (0017). None on
+    # fulfilment_id: a fulfilment's lines are read through its order (0026).
     __table_args__ = (
         UniqueConstraint("order_id", "line_no"),
         CheckConstraint("quantity > 0", name="quantity_positive"),
@@ -237,7 +238,7 @@ class OrderLine(Base):
         UUIDType, ForeignKey("orders.id", ondelete="CASCADE")
     )
     fulfilment_id: Mapped[uuid.UUID | None] = mapped_column(
-        UUIDType, ForeignKey("fulfilments.id"), nullable=True, index=True
+        UUIDType, ForeignKey("fulfilments.id"), nullable=True
     )
     line_no: Mapped[int] = mapped_column(Integer)
     sku: Mapped[str] = mapped_column(String(64))
