@@ -252,18 +252,25 @@ def _money(
 def _resolve_stores(
     session: Session, lines: pd.DataFrame, errors: list[pd.DataFrame]
 ) -> pd.DataFrame:
-    codes = lines["store"].dropna().unique().tolist()
-    ids = stores.store_ids_by_code(session, codes)
-    unknown = lines["store"].notna() & ~lines["store"].isin(list(ids))
+    codes, distinct = pd.factorize(lines["store"])
+    ids = stores.store_ids_by_code(session, distinct.tolist())
+    store_id = _by_code(codes, distinct, ids)
+    unknown = pd.Series((codes >= 0) & pd.isna(store_id), index=lines.index)
     _reject(
         errors,
         lines.loc[unknown, "row"],
         "store",
         "unknown store " + lines.loc[unknown, "store"].map(repr) + ": import the stores first",
     )
-    if unknown.any():
-        lines = lines[~unknown]
-    return lines.assign(store_id=lines["store"].map(ids))
+    lines = lines.assign(store_id=store_id)
+    return lines[~unknown] if unknown.any() else lines
+
+
+def _by_code(codes: Any, distinct: Any, found: Mapping[str, Any]) -> Any:
+    """`found`'s value for each row (None when absent or missing), from `pd.factorize`'s
+    codes and distinct values: pandas' `.map(dict)` and `.isin` hash every row again."""
+    table = np.array([found.get(value) for value in distinct] + [None], dtype=object)
+    return table[codes]  # a missing value's code, -1, takes the last entry
 
 
 def _with_returns(lines: pd.DataFrame, errors: list[pd.DataFrame]) -> pd.DataFrame:
@@ -309,7 +316,8 @@ def _invoices_of(frame: pd.DataFrame, bad: pd.DataFrame) -> set[str]:
 def _resolve_customers(
     session: Session, now: datetime, sales: pd.DataFrame
 ) -> tuple[pd.DataFrame, int]:
-    numbers = sales["customer"].dropna().unique().tolist()
+    codes, distinct = pd.factorize(sales["customer"])
+    numbers = distinct.tolist()
     known = customers.customer_ids_by_number(session, numbers)
     new = [n for n in numbers if n not in known]
     if new:
@@ -323,7 +331,7 @@ def _resolve_customers(
             rows.append(row)
         ids = customers.add_customers(session, now, rows)
         known.update(zip(new, ids, strict=True))
-    sales = sales.assign(customer_id=sales["customer"].map(known))
+    sales = sales.assign(customer_id=_by_code(codes, distinct, known))
     return sales, len(new)
 
 
@@ -331,15 +339,7 @@ def _frames(
     session: Session, sales: pd.DataFrame, source: str, warehouse: str | None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     web_location = _warehouse(session, warehouse) if sales["store_id"].isna().any() else None
-    first = sales.sort_values("placed_at", kind="stable").groupby("invoice", sort=False)
-    heads = first.agg(
-        placed_at=("placed_at", "min"), channel=("channel", "first"),
-        store_id=("store_id", "first"), customer_id=("customer_id", "first"),
-    ).reset_index()  # fmt: skip
-    heads["store_id"] = heads["store_id"].astype(object).where(heads["store_id"].notna(), None)
-    heads["customer_id"] = (
-        heads["customer_id"].astype(object).where(heads["customer_id"].notna(), None)
-    )
+    heads = _heads(sales)
     heads["mode"] = np.where(heads["store_id"].notna(), "carry_out", "home_delivery")
     heads["location_id"] = heads["store_id"].where(heads["store_id"].notna(), web_location)
     past_orders = pd.DataFrame(
@@ -362,6 +362,33 @@ def _frames(
         }
     )  # fmt: skip
     return past_orders, past_lines
+
+
+def _heads(sales: pd.DataFrame) -> pd.DataFrame:
+    """One row per invoice: its earliest date and the first channel, store and customer
+    its rows give (rows by date, file order within a date), invoices in order of their
+    first row. In numpy on the invoices' codes: a sort and a group-by of the whole frame
+    took four times as long."""
+    codes, invoices = pd.factorize(sales["invoice"])
+    order = np.argsort(sales["placed_at"].to_numpy(np.dtype("datetime64[ns]")), kind="stable")
+    codes = codes[order]
+    seen, first = np.unique(codes, return_index=True)
+    appearance = np.argsort(first, kind="stable")  # the invoices in order of first row
+    rows = order[first[appearance]]
+    heads = pd.DataFrame(
+        {
+            "invoice": invoices[seen[appearance]],
+            "placed_at": sales["placed_at"].iloc[rows].reset_index(drop=True),
+        }
+    )
+    for name in ("channel", "store_id", "customer_id"):
+        given = sales[name].notna().to_numpy()[order]
+        values = np.full(len(invoices), None, dtype=object)
+        at = np.flatnonzero(given)
+        which, where = np.unique(codes[at], return_index=True)
+        values[which] = sales[name].to_numpy(object)[order[at[where]]]
+        heads[name] = values[seen[appearance]]
+    return heads
 
 
 def _warehouse(session: Session, code: str | None) -> Any:
