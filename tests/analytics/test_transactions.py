@@ -105,6 +105,31 @@ def test_invoices_become_orders_with_their_returns_products_and_customers(
     assert count(network, Order) == 2  # imported twice, stored once
 
 
+def test_an_invoice_takes_its_earliest_date_and_the_first_store_and_customer_given(
+    network: Database, clock: ManualClock, tmp_path: Path
+) -> None:
+    rows = [
+        "900002,A1,Vase,1,2025-12-03T10:00:00Z,1.00,,",  # the later invoice comes first
+        "900001,A2,Bol,1,2025-12-02T12:00:00Z,1.00,,",  # its first row by date: no customer
+        "900001,A3,Tasse,1,2025-12-02T09:00:00Z,1.00,,LYO-1",  # earliest: its store
+        "900001,A4,Plat,1,2025-12-02T12:00:00Z,1.00,4242,",  # first customer given
+        "900001,A5,Pot,1,2025-12-02T12:00:00Z,1.00,5151,",
+    ]
+    load(network, clock, write(tmp_path, rows))
+    with network.transaction() as session:
+        [(placed, customer, store, number)] = session.execute(
+            select(Order.placed_at, Customer.customer_number, Order.store_id, Order.number)
+            .join(Customer, Customer.id == Order.customer_id)
+            .where(Order.external_ref == "900001")
+        )
+        later = session.scalar(select(Order.number).where(Order.external_ref == "900002"))
+        lyon = stores.store_ids_by_code(session, ["LYO-1"])["LYO-1"]
+    assert placed.isoformat() == "2025-12-02T09:00:00+00:00"
+    assert (customer, store) == ("4242", lyon)
+    assert later is not None
+    assert number < later  # numbered in date order
+
+
 def test_bad_rows_are_reported_and_kept_out(
     network: Database, clock: ManualClock, tmp_path: Path
 ) -> None:
