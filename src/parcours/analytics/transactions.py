@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from parcours import catalog, customers, orders, stores
 from parcours.analytics.names import DEFAULT_SOURCE, TRANSACTION_FIELDS
 from parcours.core.errors import InvalidInput
-from parcours.core.imports import ImportRejected, RowError
+from parcours.core.imports import ImportRejected, RowError, collector_paused
 
 FIELDS = TRANSACTION_FIELDS
 REQUIRED = ("invoice", "sku", "quantity", "date")
@@ -123,6 +123,18 @@ def import_transactions(
     """Load the rows of `read_transactions` as past orders (see the module docstring).
     All-or-nothing unless `keep_good_rows`. Web sales leave from `warehouse` (a code;
     default: the first warehouse of the network)."""
+    with collector_paused():
+        return _import(session, now, frame, source, keep_good_rows, warehouse)
+
+
+def _import(
+    session: Session,
+    now: datetime,
+    frame: pd.DataFrame,
+    source: str,
+    keep_good_rows: bool,
+    warehouse: str | None,
+) -> TransactionsReport:
     report = TransactionsReport(rows=len(frame))
     errors: list[pd.DataFrame] = []
     lines = _parse(frame, errors)

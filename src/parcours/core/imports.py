@@ -8,8 +8,10 @@ keep-good-rows the good rows are applied and the bad ones reported.
 from __future__ import annotations
 
 import csv
+import gc
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -75,3 +77,21 @@ def read_rows(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, Any]]]
         if not isinstance(item, dict):
             raise InvalidInput(f"Item {index} of the JSON array is not an object.")
         yield index, item
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused for a bulk load, then resumed as it was.
+
+    A load makes hundreds of thousands of dicts and lists that all live until it ends;
+    the collector would walk them again and again to find no cycle (a first history
+    import of 200,000 lines: about 0.4 s of 3.6). Reference counting still frees
+    everything as usual.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
