@@ -136,3 +136,37 @@ def test_rows_written_through_the_sqlite_driver_are_stored_as_sqlalchemy_stores_
     assert len(ours) == 1_203
     assert ours == theirs
     assert ours[0][0] == "2026-03-14 09:30:15.123456"  # UTC, as text
+
+
+def test_a_value_shared_by_every_row_is_stored_as_sqlalchemy_stores_it(
+    sqlite_db: Database,
+) -> None:
+    from sqlalchemy import insert
+
+    from parcours.core.db import insert_rows_sqlite
+    from parcours.core.ids import new_id
+
+    table = AuditEntry.__table__
+    at = datetime(2026, 3, 14, 10, 30, 15, 123456, tzinfo=timezone(timedelta(hours=1)))
+    cases = [  # the rows' `at` and `detail` in turn
+        ([at, at.astimezone(UTC)], [{}, {}]),  # one instant in two zones; empty objects
+        ([at, at], [{"n": True}, {"n": 1}]),  # equal objects, stored as true and as 1
+        ([at, at], [[], []]),
+    ]
+    for times, details in cases:
+        rows = [
+            {"id": new_id(), "at": times[n % 2], "actor": "import", "action": "add",
+             "target_type": "product", "target_id": None, "detail": details[n % 2]}
+            for n in range(7)
+        ]  # fmt: skip
+        mirror = [{**row, "id": new_id(), "actor": "orm"} for row in rows]
+        with sqlite_db.transaction() as session:
+            insert_rows_sqlite(session, table, rows)  # type: ignore[arg-type]
+            session.execute(insert(table), mirror)
+        with sqlite_db.engine.connect() as conn:
+            query = "SELECT at, detail FROM audit_log WHERE actor = ? ORDER BY rowid"
+            ours = conn.exec_driver_sql(query, ("import",)).all()
+            theirs = conn.exec_driver_sql(query, ("orm",)).all()
+            conn.exec_driver_sql("DELETE FROM audit_log")
+            conn.commit()
+        assert ours == theirs

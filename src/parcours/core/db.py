@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -143,8 +144,35 @@ def insert_rows_sqlite(session: Session, table: Table, rows: Sequence[Mapping[st
     for column in table.columns:
         values = [row[column.name] for row in rows]
         process = column.type.dialect_impl(dialect).bind_processor(dialect)
-        columns[column.name] = [process(v) for v in values] if process else values
+        columns[column.name] = _processed(values, process) if process else values
     insert_columns_sqlite(session, table.name, columns)
+
+
+def _processed(values: list[Any], process: Callable[[Any], Any]) -> list[Any]:
+    """The values through their type's bind processor; once for a column whose rows all
+    hold the same value (a time of import, an empty JSON object, a brand), which a
+    catalogue import's columns often do."""
+    first = values[0] if values else None
+    if all(_same(value, first) for value in values):
+        return [process(first)] * len(values)
+    return [process(value) for value in values]
+
+
+def _same(value: Any, first: Any) -> bool:
+    """Whether `value` is stored as `first` is: the same object, an equal value of a type
+    whose equal values are stored alike, or an empty dict or list like it (inside a
+    container 1 == True, yet JSON writes 1 and true)."""
+    if value is first:
+        return True
+    kind = type(first)
+    if type(value) is not kind:
+        return False
+    if kind is dict or kind is list:
+        return not value and not first
+    return kind in _PLAIN_TYPES and bool(value == first)
+
+
+_PLAIN_TYPES = (str, int, bool, uuid.UUID, datetime)
 
 
 def _multirow_insert(table: str, names: list[str], rows: int) -> str:
