@@ -147,7 +147,8 @@ def _import(
     if report.errors and not keep_good_rows:
         raise ImportRejected(report.errors, report.rows)
     # An invoice with a bad row is kept out whole: half an order is worse than none.
-    sales = sales[~sales["invoice"].isin(_invoices_of(frame, bad))]
+    if not bad.empty:
+        sales = _rows(sales, ~sales["invoice"].isin(_invoices_of(frame, bad)).to_numpy())
     if sales.empty:
         return report
     first = ~sales["sku"].duplicated()  # the first description of each SKU names it
@@ -223,7 +224,7 @@ def _parse(frame: pd.DataFrame, errors: list[pd.DataFrame]) -> pd.DataFrame:
         f"must be one of {', '.join(orders.ORDER_CHANNELS)}",
     )
     out["channel"] = channel
-    return out[ok & ~bad_c]
+    return _rows(out, (ok & ~bad_c).to_numpy())
 
 
 def _lengths(text: pd.Series) -> pd.Series:
@@ -274,8 +275,16 @@ def _resolve_stores(
         "store",
         "unknown store " + lines.loc[unknown, "store"].map(repr) + ": import the stores first",
     )
-    lines = lines.assign(store_id=store_id)
-    return lines[~unknown] if unknown.any() else lines
+    lines["store_id"] = store_id  # `lines` is this import's own frame (`_parse`)
+    return _rows(lines, ~unknown.to_numpy())
+
+
+def _rows(frame: pd.DataFrame, keep: Any) -> pd.DataFrame:
+    """The rows of `frame` where `keep` (a boolean array) holds, as a frame of their own
+    (`take`, not a boolean index: columns can then be added without pandas' copy
+    warning, instead of through `assign`, which copies every column: 0.7 s for the
+    1.5 million lines of the Complete Journey); `frame` itself when all are kept."""
+    return frame if keep.all() else frame.take(np.flatnonzero(keep))
 
 
 def _by_code(codes: Any, distinct: Any, found: Mapping[str, Any]) -> Any:
@@ -343,7 +352,7 @@ def _resolve_customers(
             rows.append(row)
         ids = customers.add_customers(session, now, rows)
         known.update(zip(new, ids, strict=True))
-    sales = sales.assign(customer_id=_by_code(codes, distinct, known))
+    sales["customer_id"] = _by_code(codes, distinct, known)  # the import's own frame
     return sales, len(new)
 
 

@@ -574,7 +574,7 @@ class _FrameWriter:
         if isinstance(value, list):
             return value
         if hasattr(value, "tolist"):
-            return list(value.tolist())
+            return value.tolist()  # type: ignore[no-any-return]
         return [value] * count
 
     @staticmethod
