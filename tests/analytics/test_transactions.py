@@ -43,6 +43,7 @@ BAD = [
     "C536371,22963,Pot,-1,2025-12-01T08:34:00Z,4.25,99999,",  # return of nothing
     "536372,22964,Pot,1,2025-12-01T08:34:00Z,4.25," + "9" * 33 + ",",  # customer number
     "5" * 101 + ",22965,Pot,1,2025-12-01T08:34:00Z,4.25,13047,",  # invoice number
+    "6" * 101 + ",,Pot,1,2025-12-01T08:34:00Z,4.25,13047,",  # both reported
 ]
 
 
@@ -138,11 +139,11 @@ def test_bad_rows_are_reported_and_kept_out(
         load(network, clock, path)
     assert [(e.row, e.column) for e in caught.value.row_errors] == [
         (6, "sku"), (7, "quantity"), (8, "date"), (9, "store"), (10, "quantity"),
-        (11, "customer"), (12, "invoice"),
+        (11, "customer"), (12, "invoice"), (13, "invoice"), (13, "sku"),
     ]  # fmt: skip
     assert count(network, Order) == 0
     report = load(network, clock, path, keep_good_rows=True)
-    assert (report.orders, report.rejected_rows) == (2, 7)
+    assert (report.orders, report.rejected_rows) == (2, 8)
 
 
 def test_skus_that_are_not_product_codes_still_become_products(

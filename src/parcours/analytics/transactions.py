@@ -175,40 +175,43 @@ def _header(path: Path) -> list[str]:
         raise InvalidInput(f"Cannot read {path.name} as CSV: {exc}") from None
 
 
-def _reject(errors: list[pd.DataFrame], rows: pd.Series, column: str, message: Any) -> None:
-    if len(rows):
+def _reject(
+    errors: list[pd.DataFrame], frame: pd.DataFrame, bad: pd.Series, column: str, message: Any
+) -> None:
+    """Report the rows of `frame` where `bad` holds (`message`: one text, or one per bad
+    row, aligned on the frame's index)."""
+    if bad.any():
+        rows = frame.loc[bad, "row"]
+        if isinstance(message, pd.Series):
+            message = message[bad]
         errors.append(pd.DataFrame({"row": rows.to_numpy(), "column": column, "message": message}))
 
 
 def _parse(frame: pd.DataFrame, errors: list[pd.DataFrame]) -> pd.DataFrame:
     out = pd.DataFrame({"row": frame["row"]})
     ok = pd.Series(True, index=frame.index)
-    for name in ("invoice", "sku"):
-        text = frame[name].fillna("")
-        empty = text == ""
-        _reject(errors, frame.loc[empty, "row"], name, "is required")
-        out[name] = text
-        ok &= ~empty
     for name, longest in (("invoice", MAX_INVOICE), ("sku", 64)):
-        too_long = _lengths(out[name]) > longest
-        message = f"is longer than {longest} characters"
-        _reject(errors, frame.loc[too_long & ok, "row"], name, message)
-        ok &= ~too_long
+        length = _lengths(frame[name])  # 0 when missing or blank
+        _reject(errors, frame, length == 0, name, "is required")
+        too_long = length > longest
+        _reject(errors, frame, too_long, name, f"is longer than {longest} characters")
+        out[name] = frame[name]
+        ok &= (length > 0) & ~too_long
     if "customer" in frame:
         long_number = _lengths(frame["customer"]) > MAX_CUSTOMER_NUMBER
         message = f"is longer than {MAX_CUSTOMER_NUMBER} characters"
-        _reject(errors, frame.loc[long_number, "row"], "customer", message)
+        _reject(errors, frame, long_number, "customer", message)
         ok &= ~long_number
     quantity = _numbers(frame["quantity"])
     bad_q = quantity.isna() | (quantity != quantity.round()) | (quantity == 0)
     bad_q |= quantity.abs() > MAX_QUANTITY
-    _reject(errors, frame.loc[bad_q, "row"], "quantity", "must be a non-zero whole number")
+    _reject(errors, frame, bad_q, "quantity", "must be a non-zero whole number")
     ok &= ~bad_q
     out["quantity"] = quantity.fillna(0).astype(np.int64)
     out["amount"], out["unit"] = _money(frame, out["quantity"], errors)
     ok &= out["amount"].notna()
     dates = pd.to_datetime(frame["date"], errors="coerce", utc=True, format="ISO8601")
-    _reject(errors, frame.loc[dates.isna(), "row"], "date", "is not a date (ISO 8601)")
+    _reject(errors, frame, dates.isna(), "date", "is not a date (ISO 8601)")
     ok &= dates.notna()
     out["placed_at"] = dates
     out["description"] = frame.get("description", pd.Series(None, index=frame.index))
@@ -217,12 +220,7 @@ def _parse(frame: pd.DataFrame, errors: list[pd.DataFrame]) -> pd.DataFrame:
     default = pd.Series(np.where(out["store"].notna(), "store", "web"), index=frame.index)
     channel = out["channel"].where(out["channel"].notna(), default)
     bad_c = ~channel.isin(orders.ORDER_CHANNELS)
-    _reject(
-        errors,
-        frame.loc[bad_c, "row"],
-        "channel",
-        f"must be one of {', '.join(orders.ORDER_CHANNELS)}",
-    )
+    _reject(errors, frame, bad_c, "channel", f"must be one of {', '.join(orders.ORDER_CHANNELS)}")
     out["channel"] = channel
     return _rows(out, (ok & ~bad_c).to_numpy())
 
@@ -252,7 +250,7 @@ def _money(
     given = "line_total" if "line_total" in frame.columns else "unit_price"
     value = _numbers(frame[given])
     bad = value.isna() | (value < 0) | (value > 1e9)
-    _reject(errors, frame.loc[bad, "row"], given, "must be an amount ≥ 0, e.g. 12.90")
+    _reject(errors, frame, bad, given, "must be an amount ≥ 0, e.g. 12.90")
     cents = (value.abs() * 100).round()
     units = quantity.abs().replace(0, 1)
     if given == "unit_price":
@@ -269,12 +267,9 @@ def _resolve_stores(
     ids = stores.store_ids_by_code(session, distinct.tolist())
     store_id = _by_code(codes, distinct, ids)
     unknown = pd.Series((codes >= 0) & pd.isna(store_id), index=lines.index)
-    _reject(
-        errors,
-        lines.loc[unknown, "row"],
-        "store",
-        "unknown store " + lines.loc[unknown, "store"].map(repr) + ": import the stores first",
-    )
+    if unknown.any():
+        named = "unknown store " + lines.loc[unknown, "store"].map(repr)
+        _reject(errors, lines, unknown, "store", named + ": import the stores first")
     lines["store_id"] = store_id  # `lines` is this import's own frame (`_parse`)
     return _rows(lines, ~unknown.to_numpy())
 
@@ -319,7 +314,7 @@ def _with_returns(lines: pd.DataFrame, errors: list[pd.DataFrame]) -> pd.DataFra
         set(returns["row"]) - set(matched.loc[matched["sale"].notna(), "row"])
     )
     _reject(
-        errors, returns.loc[orphan, "row"], "quantity",
+        errors, returns, orphan, "quantity",
         "a return of a sale that is not in the file (same customer and SKU, earlier date)",
     )  # fmt: skip
     matched = matched[matched["sale"].notna()]
