@@ -106,36 +106,52 @@ SQLITE_ROWS_PER_INSERT = 500
 
 
 def insert_columns_sqlite(
-    session: Session, table: str, columns: Mapping[str, Sequence[Any]]
-) -> None:
+    session: Session,
+    table: str,
+    columns: Mapping[str, Sequence[Any]],
+    *,
+    skip_conflicts: bool = False,
+) -> int:
     """Insert rows given as columns (lists of one length, values as the sqlite3 driver
     takes them) through the session's own SQLite connection, many rows per INSERT:
     SQLite then opens the table and each of its indexes once per statement instead of
     once per row (185,000 order lines: median 1.5 s instead of 2.1 s). `table` and the
-    column names must be the models' own, never input."""
+    column names must be the models' own, never input. With `skip_conflicts`, a row
+    that would break a unique constraint is left out (ON CONFLICT DO NOTHING). How many
+    rows were inserted."""
     names = list(columns)
     values = [columns[name] for name in names]
     count = len(values[0]) if values else 0
     if not count:
-        return
+        return 0
     driver = session.connection().connection.driver_connection
     assert isinstance(driver, sqlite3.Connection)
     limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
     per = max(1, min(SQLITE_ROWS_PER_INSERT, limit // len(names)))
     whole = count - count % per
+    suffix = " ON CONFLICT DO NOTHING" if skip_conflicts else ""
+    before = driver.total_changes
     cursor = driver.cursor()
     if whole:
         cursor.executemany(
-            _multirow_insert(table, names, per), _flat_rows(values, range(0, whole, per), per)
+            _multirow_insert(table, names, per) + suffix,
+            _flat_rows(values, range(0, whole, per), per),
         )
     if whole < count:
         cursor.execute(
-            _multirow_insert(table, names, count - whole),
+            _multirow_insert(table, names, count - whole) + suffix,
             next(_flat_rows(values, [whole], count - whole)),
         )
+    return driver.total_changes - before
 
 
-def insert_rows_sqlite(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+def insert_rows_sqlite(
+    session: Session,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    skip_conflicts: bool = False,
+) -> int:
     """`insert_columns_sqlite` for rows that each give every column of `table`; each
     column's values go through its type's own bind processor, column by column, so what
     is stored is what SQLAlchemy's insert stores, without its per-row bookkeeping."""
@@ -145,7 +161,7 @@ def insert_rows_sqlite(session: Session, table: Table, rows: Sequence[Mapping[st
         values = [row[column.name] for row in rows]
         process = column.type.dialect_impl(dialect).bind_processor(dialect)
         columns[column.name] = _processed(values, process) if process else values
-    insert_columns_sqlite(session, table.name, columns)
+    return insert_columns_sqlite(session, table.name, columns, skip_conflicts=skip_conflicts)
 
 
 def _processed(values: list[Any], process: Callable[[Any], Any]) -> list[Any]:

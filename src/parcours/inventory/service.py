@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from parcours import stores
-from parcours.core.db import bulk_insert
+from parcours.core.db import bulk_insert, insert_rows_sqlite
 from parcours.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from parcours.core.events import DomainEvent, publish
 from parcours.core.ids import new_id
@@ -189,15 +189,18 @@ def track_skus(session: Session, now: datetime, skus: Iterable[str]) -> int:
     """Make SKUs stockable (the catalogue calls this for each SKU it creates).
 
     Idempotent: SKUs already tracked are left as they are. Returns how many were new.
-    One `INSERT ... ON CONFLICT DO NOTHING RETURNING` executed for all the SKUs at once:
-    SQLAlchemy compiles it once and sends it in multi-row batches (a statement built with
-    `.values(rows)` is compiled again for every call: 1.7-2.1 s instead of 0.3 s for
-    28,850 SKUs on SQLite).
+    On SQLite, multi-row `INSERT ... ON CONFLICT DO NOTHING` through the driver (28,850
+    SKUs: 0.03 s instead of 0.14 s through SQLAlchemy); elsewhere one such INSERT with
+    RETURNING, which SQLAlchemy compiles once and sends in multi-row batches (a statement
+    built with `.values(rows)` is compiled again for every call: 1.7-2.1 s instead of
+    0.3 s for 28,850 SKUs).
     """
     wanted = sorted(set(skus))
     if not wanted:
         return 0
     rows = [{"sku": sku, "created_at": now} for sku in wanted]
+    if session.get_bind().dialect.name == "sqlite":
+        return insert_rows_sqlite(session, ITEMS, rows, skip_conflicts=True)
     stmt = _insert(session, ITEMS).on_conflict_do_nothing(index_elements=[ITEMS.c.sku])
     return len(session.execute(stmt.returning(ITEMS.c.sku), rows).all())
 
