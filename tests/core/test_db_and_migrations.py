@@ -1,6 +1,7 @@
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -109,15 +110,33 @@ def test_an_unreachable_database_is_reported_without_its_password(tmp_path) -> N
     assert "***" in message
 
 
-def test_rows_written_through_the_sqlite_driver_are_stored_as_sqlalchemy_stores_them(
-    sqlite_db: Database,
-) -> None:
+def _stored_both_ways(db: Database, rows: list[dict[str, Any]], columns: str) -> tuple[Any, Any]:
+    """`rows` (actor "import") written by `insert_rows_sqlite` and again (actor "orm") by
+    SQLAlchemy's insert; `columns` of each set as stored, in insertion order."""
     from sqlalchemy import insert
 
     from parcours.core.db import insert_rows_sqlite
     from parcours.core.ids import new_id
 
     table = AuditEntry.__table__
+    mirror = [{**row, "id": new_id(), "actor": "orm"} for row in rows]
+    with db.transaction() as session:
+        insert_rows_sqlite(session, table, rows)  # type: ignore[arg-type]
+        session.execute(insert(table), mirror)
+    with db.engine.connect() as conn:
+        query = f"SELECT {columns} FROM audit_log WHERE actor = ? ORDER BY rowid"
+        ours = conn.exec_driver_sql(query, ("import",)).all()
+        theirs = conn.exec_driver_sql(query, ("orm",)).all()
+        conn.exec_driver_sql("DELETE FROM audit_log")
+        conn.commit()
+    return ours, theirs
+
+
+def test_rows_written_through_the_sqlite_driver_are_stored_as_sqlalchemy_stores_them(
+    sqlite_db: Database,
+) -> None:
+    from parcours.core.ids import new_id
+
     at = datetime(2026, 3, 14, 10, 30, 15, 123456, tzinfo=timezone(timedelta(hours=1)))
     rows = [
         {"id": new_id(), "at": at + timedelta(seconds=n), "actor": "import", "action": "add",
@@ -125,14 +144,8 @@ def test_rows_written_through_the_sqlite_driver_are_stored_as_sqlalchemy_stores_
          "detail": {"n": n, "tags": ["é", None]}}
         for n in range(1_203)  # two full INSERTs of 500 rows and a shorter last one
     ]  # fmt: skip
-    mirror = [{**row, "id": new_id(), "actor": "orm"} for row in rows]
-    with sqlite_db.transaction() as session:
-        insert_rows_sqlite(session, table, rows)  # type: ignore[arg-type]
-        session.execute(insert(table), mirror)
-    with sqlite_db.engine.connect() as conn:
-        query = "SELECT at, action, target_type, target_id, detail, length(id) FROM audit_log"
-        ours = conn.exec_driver_sql(f"{query} WHERE actor = 'import' ORDER BY at").all()
-        theirs = conn.exec_driver_sql(f"{query} WHERE actor = 'orm' ORDER BY at").all()
+    columns = "at, action, target_type, target_id, detail, length(id)"
+    ours, theirs = _stored_both_ways(sqlite_db, rows, columns)
     assert len(ours) == 1_203
     assert ours == theirs
     assert ours[0][0] == "2026-03-14 09:30:15.123456"  # UTC, as text
@@ -141,12 +154,8 @@ def test_rows_written_through_the_sqlite_driver_are_stored_as_sqlalchemy_stores_
 def test_a_value_shared_by_every_row_is_stored_as_sqlalchemy_stores_it(
     sqlite_db: Database,
 ) -> None:
-    from sqlalchemy import insert
-
-    from parcours.core.db import insert_rows_sqlite
     from parcours.core.ids import new_id
 
-    table = AuditEntry.__table__
     at = datetime(2026, 3, 14, 10, 30, 15, 123456, tzinfo=timezone(timedelta(hours=1)))
     cases = [  # the rows' `at` and `detail` in turn
         ([at, at.astimezone(UTC)], [{}, {}]),  # one instant in two zones; empty objects
@@ -159,14 +168,5 @@ def test_a_value_shared_by_every_row_is_stored_as_sqlalchemy_stores_it(
              "target_type": "product", "target_id": None, "detail": details[n % 2]}
             for n in range(7)
         ]  # fmt: skip
-        mirror = [{**row, "id": new_id(), "actor": "orm"} for row in rows]
-        with sqlite_db.transaction() as session:
-            insert_rows_sqlite(session, table, rows)  # type: ignore[arg-type]
-            session.execute(insert(table), mirror)
-        with sqlite_db.engine.connect() as conn:
-            query = "SELECT at, detail FROM audit_log WHERE actor = ? ORDER BY rowid"
-            ours = conn.exec_driver_sql(query, ("import",)).all()
-            theirs = conn.exec_driver_sql(query, ("orm",)).all()
-            conn.exec_driver_sql("DELETE FROM audit_log")
-            conn.commit()
+        ours, theirs = _stored_both_ways(sqlite_db, rows, "at, detail")
         assert ours == theirs
