@@ -130,19 +130,21 @@ def insert_columns_sqlite(
     per = max(1, min(SQLITE_ROWS_PER_INSERT, limit // len(names)))
     whole = count - count % per
     suffix = " ON CONFLICT DO NOTHING" if skip_conflicts else ""
-    before = driver.total_changes
+    inserted = 0
     cursor = driver.cursor()
     if whole:
         cursor.executemany(
             _multirow_insert(table, names, per) + suffix,
             _flat_rows(values, range(0, whole, per), per),
         )
+        inserted += cursor.rowcount  # summed over the statements
     if whole < count:
         cursor.execute(
             _multirow_insert(table, names, count - whole) + suffix,
             next(_flat_rows(values, [whole], count - whole)),
         )
-    return driver.total_changes - before
+        inserted += cursor.rowcount
+    return inserted
 
 
 def insert_rows_sqlite(
