@@ -413,9 +413,9 @@ def load_history_frames(session: Session, orders: Any, lines: Any) -> int:
     orders["number"] = _numbers(session, letters, placed.dt.year)
     # Each line's order by its position in `orders` (lines of orders already stored drop
     # out), then the lines in their orders' order (stable: an order keeps its lines'
-    # order) and ids drawn in that order: the primary key, (order_id, line_no) and
-    # fulfilment_id indexes all grow at their right end, as `load_history` writes them,
-    # instead of at random. In numpy on the positions, not a merge and group-bys on ids.
+    # order) and ids drawn in that order: the primary key and the (order_id, line_no)
+    # index both grow at their right end, as `load_history` writes them, instead of at
+    # random. In numpy on the positions, not a merge and group-bys on ids.
     where = lines["external_ref"].map(pd.Series(np.arange(n), index=orders["external_ref"]))
     kept = np.flatnonzero(where.notna().to_numpy())
     where = where.to_numpy()[kept].astype(np.int64)
