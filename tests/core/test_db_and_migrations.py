@@ -170,3 +170,24 @@ def test_a_value_shared_by_every_row_is_stored_as_sqlalchemy_stores_it(
         ]  # fmt: skip
         ours, theirs = _stored_both_ways(sqlite_db, rows, "at, detail")
         assert ours == theirs
+
+
+def test_rows_alike_and_rows_already_stored_are_inserted_once(sqlite_db: Database) -> None:
+    """Shared values are bound once per statement (`core.db.Same`): rows alike in every
+    column, or whose columns all but the id are shared, still go in, and rows that would
+    break the primary key are skipped and not counted."""
+    from sqlalchemy import func, select
+
+    from parcours.core.db import insert_rows_sqlite
+    from parcours.core.ids import new_id
+
+    table = AuditEntry.__table__
+    row = {"id": new_id(), "at": datetime(2026, 3, 14, tzinfo=UTC), "actor": "import",
+           "action": "add", "target_type": "product", "target_id": None, "detail": {}}  # fmt: skip
+    others = [{**row, "id": new_id()} for _ in range(2)]
+    with sqlite_db.transaction() as session:
+        assert insert_rows_sqlite(session, table, [row] * 3, skip_conflicts=True) == 1  # type: ignore[arg-type]
+        assert insert_rows_sqlite(session, table, [row, *others], skip_conflicts=True) == 2  # type: ignore[arg-type]
+        stored = session.execute(select(AuditEntry.actor, func.count()).group_by(AuditEntry.actor))
+        assert stored.all() == [("import", 3)]
+        assert {entry.at for entry in session.scalars(select(AuditEntry))} == {row["at"]}

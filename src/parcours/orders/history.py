@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from parcours.core.db import bulk_insert, insert_columns_sqlite
+from parcours.core.db import Same, bulk_insert, insert_columns_sqlite
 from parcours.core.ids import new_id
 from parcours.orders import service
 from parcours.orders.models import (
@@ -530,19 +530,12 @@ def _times(session: Session, values: Any) -> list[Any]:
     return [at.to_pydatetime() for at in utc]
 
 
-@dataclass(frozen=True)
-class _Same:
-    """One value for every row of a column (a JSON `{}` or `[]`, which a plain list or
-    dict would not say)."""
-
-    value: Any
-
-
 class _FrameWriter:
     """Writes rows given as columns: SQLite gets them through the driver, many rows per
     INSERT (ids as 32 hex digits, JSON as text, as SQLAlchemy stores them there); PostgreSQL
     through SQLAlchemy's bulk insert. A column is a list, a Series or an array of one
-    value per row, or one value for all (`_Same`, or a plain str, int or None)."""
+    value per row, or one value for all (`Same`, or a plain str, int or None), which
+    SQLite binds once per statement."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -569,7 +562,7 @@ class _FrameWriter:
 
     @staticmethod
     def _column(value: Any, count: int) -> list[Any]:
-        if isinstance(value, _Same):
+        if isinstance(value, Same):
             return [value.value] * count
         if isinstance(value, list):
             return value
@@ -578,11 +571,13 @@ class _FrameWriter:
         return [value] * count
 
     @staticmethod
-    def _sqlite(value: Any, count: int) -> list[Any]:
+    def _sqlite(value: Any, count: int) -> list[Any] | Same:
         if _constant(value):
-            # A value shared by all rows is converted once and repeated, not per row.
-            one = value.value if isinstance(value, _Same) else value
-            return _FrameWriter._sqlite_values([one]) * count
+            # A value shared by all rows is converted and bound once, not per row.
+            one = value.value if isinstance(value, Same) else value
+            return Same(_FrameWriter._sqlite_values([one])[0])
+        if _shared_number(value):
+            return Same(value.tolist()[0])
         return _FrameWriter._sqlite_values(_FrameWriter._column(value, count))
 
     @staticmethod
@@ -599,8 +594,24 @@ class _FrameWriter:
         return values
 
 
+def _source(orders: Any) -> Same:
+    """The source of these orders, one per call (`load_history_frames`)."""
+    return Same(str(orders["source"].iloc[0]))
+
+
+def _shared_number(values: Any) -> bool:
+    """Whether a numeric array or Series (a VAT rate, a fee) holds one value for all
+    rows: found by numpy at once, unlike texts, whose columns are told by the caller."""
+    import numpy as np
+
+    array = np.asarray(values) if hasattr(values, "dtype") else None
+    if array is None or array.dtype.kind not in "iu" or len(array) < 2:
+        return False
+    return bool((array == array[0]).all())
+
+
 def _constant(value: Any) -> bool:
-    if isinstance(value, _Same):
+    if isinstance(value, Same):
         return True
     return not isinstance(value, list) and not hasattr(value, "tolist")
 
@@ -608,11 +619,11 @@ def _constant(value: Any) -> bool:
 def _order_rows(orders: Any, at: list[Any], handed_at: list[Any]) -> dict[str, Any]:
     return {
         "id": orders["id"], "number": orders["number"], "channel": orders["channel"],
-        "source": orders["source"], "external_ref": orders["external_ref"],
+        "source": _source(orders), "external_ref": orders["external_ref"],
         "store_id": _uuids(orders["store_id"]), "customer_id": _uuids(orders["customer_id"]),
         "locale": "fr", "currency": orders["currency"], "subtotal": orders["total"],
         "discount_total": orders["discount"], "delivery_total": 0, "total": orders["total"],
-        "vat_total": orders["vat"], "promo_codes": _Same([]),
+        "vat_total": orders["vat"], "promo_codes": Same([]),
         "status": "completed", "payment_status": "captured", "placed_at": at,
         "updated_at": handed_at,
     }  # fmt: skip
@@ -627,7 +638,7 @@ def _fulfilment_rows(orders: Any, at: list[Any], handed_at: list[Any]) -> dict[s
         "pickup_store_id": [loc if p else None for loc, p in zip(locations, pickup, strict=True)],
         "status": orders["final"], "delivery_fee": 0, "promised_at": handed_at,
         "pickup_attempts": 0, "reason": "imported history",
-        "reason_data": _Same({}), "created_at": at,
+        "reason_data": Same({}), "created_at": at,
         "updated_at": handed_at,
     }  # fmt: skip
 
@@ -677,10 +688,9 @@ def _event_rows(orders: Any, at: list[Any], handed_at: list[Any]) -> dict[str, A
             columns["from_status"].append(from_status)
             columns["to_status"].append(to_status)
     count = len(columns["order_id"])
-    actors = dict(zip(orders["id"], orders["source"], strict=True))
     return {
-        "id": _ids(count), **columns, "actor": [actors[o] for o in columns["order_id"]],
-        "note": "", "data": _Same({}),
+        "id": _ids(count), **columns, "actor": _source(orders),
+        "note": "", "data": Same({}),
     }  # fmt: skip
 
 
@@ -713,7 +723,7 @@ def _frame_returns(
             "location_id": [s or loc for s, loc in zip(stores, locations, strict=True)],
             "resolution": "refund", "status": "refunded", "refund_amount": which["refund"],
             "currency": which["currency"], "exchange_order_id": None,
-            "received_by": which["source"], "created_at": at, "updated_at": at,
+            "received_by": _source(which), "created_at": at, "updated_at": at,
         },
     )  # fmt: skip
     return_of = dict(zip(which["id"], which["return_id"], strict=True))
@@ -731,7 +741,7 @@ def _frame_returns(
         {
             "id": _ids(len(which)), "order_id": which["id"], "fulfilment_id": None, "at": at,
             "kind": "return", "from_status": None, "to_status": None,
-            "actor": which["source"], "note": "",
+            "actor": _source(which), "note": "",
             "data": [{"refund": int(r)} for r in which["refund"]],
         },
     )  # fmt: skip
