@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import event
 
 from parcours import catalog, inventory
-from parcours.catalog.transfer import export_text, import_file
+from parcours.catalog.transfer import export_text, import_file, imported_product_code
 from parcours.core.clock import ManualClock
 from parcours.core.db import Database
 from parcours.core.errors import InvalidInput
@@ -209,3 +209,32 @@ def test_importing_a_catalogue_makes_its_skus_stockable(db: Database, clock: Man
         inventory.record_movements(
             session, clock.now(), [inventory.MovementInput("TS-XL", lyon, "receipt", 1)]
         )
+
+
+def test_skus_from_sales_history_become_variants_of_their_code_or_new_products(
+    db: Database, clock: ManualClock
+) -> None:
+    builders.catalog_basics(db, clock)
+    with db.transaction() as session:
+        import_file(session, clock.now(), csv_file(*GOOD), "csv")
+    names = {"BOL": "Grand bol", "TASSE 2": "  ", "TS-S": "known", "": "no SKU", "é-1": "Écharpe"}
+    with db.transaction() as session:
+        assert catalog.add_imported_products(session, clock.now(), names) == 3
+        assert catalog.add_imported_products(session, clock.now(), names) == 0
+    with db.transaction() as session:
+        bowl = catalog.get_product(session, "BOL")  # the SKU is a product's code: its variant
+        assert [(v.sku, v.position) for v in bowl.variants] == [("BOL-1", 0), ("BOL", 1)]
+        cup = catalog.get_product(session, imported_product_code("TASSE 2"))
+        assert (cup.product.name_fr, cup.brand.code, cup.category.code) == (
+            "TASSE 2",
+            "unbranded",
+            "imported",
+        )  # named after its SKU when the description is blank
+        assert [v.sku for v in cup.variants] == ["TASSE 2"]
+        found = catalog.search_products(session, "echarpe", clock.now()).hits
+        assert [h.code for h in found] == [imported_product_code("é-1")]
+        assert [h.code for h in catalog.search_products(session, "bol", clock.now()).hits] == [
+            "BOL"
+        ]
+    with db.transaction() as session, pytest.raises(ValueError, match="longer than 64"):
+        catalog.add_imported_products(session, clock.now(), {"X" * 65: ""})

@@ -10,7 +10,7 @@ the last one as a prefix) and results are ordered by product code, so both answe
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,7 +39,7 @@ from parcours.catalog.models import (
     Product,
     Variant,
 )
-from parcours.core.db import UUIDType
+from parcours.core.db import UUIDType, insert_values_sqlite
 
 # The FTS5 table lives outside Base.metadata: it is SQLite-only DDL in the migration.
 _fts_metadata = MetaData()
@@ -77,6 +77,16 @@ def reindex(session: Session, product_ids: Sequence[uuid.UUID], *, new: bool = F
                 select(Product.id, Product.search_text).where(Product.id.in_(chunk)),
             )
         )
+
+
+def index_new(session: Session, texts: Mapping[uuid.UUID, str]) -> None:
+    """Index products just created, from their `search_text` as given (no read back:
+    a bulk import already holds them)."""
+    if _dialect(session) != "sqlite" or not texts:
+        return
+    insert_values_sqlite(
+        session, catalog_search, {"product_id": list(texts), "body": list(texts.values())}
+    )
 
 
 def rebuild_index(session: Session) -> None:

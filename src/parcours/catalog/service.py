@@ -66,6 +66,12 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(ascii_text.lower())
 
 
+def search_text(parts: Iterable[str]) -> str:
+    """A product's `search_text`: the tokens of its code, names, brand, category names,
+    SKUs and GTINs (`parts`), space-separated."""
+    return " ".join(tokens(" ".join(parts)))
+
+
 def parse_vat_rate(value: Any) -> int:
     """A VAT rate given in percent ("20", 5.5, "2,1") as basis points; French rates only."""
     try:
@@ -525,10 +531,7 @@ def refresh_search(session: Session, product_ids: Sequence[uuid.UUID]) -> None:
         )
     ):
         codes[product_id] += [sku, gtin or ""]
-    texts = {
-        product_id: " ".join(tokens(" ".join([*parts, *codes[product_id]])))
-        for product_id, *parts in rows
-    }
+    texts = {product_id: search_text([*parts, *codes[product_id]]) for product_id, *parts in rows}
     for product_id, text in texts.items():
         session.execute(update(Product).where(Product.id == product_id).values(search_text=text))
     search.reindex(session, list(texts))

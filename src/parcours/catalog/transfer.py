@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
-from sqlalchemy import JSON, Table, select
+from sqlalchemy import JSON, Table, func, select
 from sqlalchemy.orm import Session
 
 from parcours import inventory
@@ -34,11 +34,11 @@ from parcours.catalog.service import (
     current_prices_stmt,
     parse_vat_rate,
     refresh_search,
-    tokens,
+    search_text,
     vat_percent,
 )
 from parcours.core import imports
-from parcours.core.db import insert_rows_sqlite
+from parcours.core.db import insert_rows_sqlite, insert_values_sqlite
 from parcours.core.ids import new_id
 from parcours.core.imports import ImportRejected, RowError
 
@@ -314,7 +314,7 @@ def _insert(
             search_words[product_id] += [row["sku"], gtin or ""]
         prices += _price_rows(variant_id, row, look, now)
     for product in products:
-        product["search_text"] = " ".join(tokens(" ".join(search_words[product["id"]])))
+        product["search_text"] = search_text(search_words[product["id"]])
     total = len(products) + len(variants) + len(prices)
     done = 0
     batches = ((Product, products), (Variant, variants), (Price, prices), (Media, media))
@@ -531,35 +531,135 @@ IMPORTED_CATEGORY = "imported"
 
 
 def add_imported_products(session: Session, now: datetime, names: dict[str, str]) -> int:
-    """Products for SKUs met in imported sales history but absent from the catalogue
-    (`names`: sku -> description): one product per SKU, its code `imported_product_code`
-    (the SKU when it is a valid code), under the brand `unbranded` and the category
-    `imported` (created if missing), unpriced and unlisted, for the merchandisers to
-    complete. Bulk path; how many were created."""
-    missing = {sku: name for sku, name in names.items() if sku}
-    known = _known_variant_skus(session, missing)
-    missing = {s: n for s, n in missing.items() if s not in known}
-    if not missing:
+    """Variants for SKUs met in imported sales history but absent from the catalogue
+    (`names`: sku -> description), one per SKU, under the product whose code is
+    `imported_product_code(sku)` (the SKU when it is a valid code). A product of that
+    code already in the catalogue gets the variant; otherwise it is created under the
+    brand `unbranded` and the category `imported` (created if missing), named after the
+    description (else the SKU), unpriced and unlisted, for the merchandisers to complete.
+    How many variants were created.
+
+    Built in columns, without `import_rows`' per-row checks, which these rows pass by
+    construction (made-up codes are valid, names are cut to 200 characters, there is no
+    GTIN, option, price or image): 29,977 SKUs in 0.52 s instead of 0.90 s."""
+    wanted = sorted(sku for sku in names if sku)
+    too_long = next((sku for sku in wanted if len(sku) > 64), None)
+    if too_long is not None:
+        raise ValueError(f"SKU {too_long[:64]!r}... is longer than 64 characters")
+    known = _known_variant_skus(session, wanted)
+    skus = [sku for sku in wanted if sku not in known]
+    if not skus:
         return 0
-    if session.scalar(select(Brand.id).where(Brand.code == IMPORTED_BRAND)) is None:
-        add_brand(session, IMPORTED_BRAND, "Unbranded")
-    if session.scalar(select(Category.id).where(Category.code == IMPORTED_CATEGORY)) is None:
-        add_category(session, IMPORTED_CATEGORY, "Importés", "Imported")
-    rows = [
-        (
-            number,
-            {
-                "product_code": imported_product_code(sku),
-                "brand": IMPORTED_BRAND,
-                "category": IMPORTED_CATEGORY,
-                "name_fr": (name or sku)[:200],
-                "sku": sku,
-            },
+    brand_id, brand = _imported_brand(session)
+    category_id, category_fr, category_en = _imported_category(session)
+    codes = [imported_product_code(sku) for sku in skus]
+    existing = _product_ids_by_code(session, codes)
+    positions = _next_positions(session, set(existing.values()))
+    new: dict[str, uuid.UUID] = {}
+    words: dict[uuid.UUID, list[str]] = {}  # the new products' search words
+    products: dict[str, list[Any]] = {"id": [], "code": [], "name_fr": []}
+    variants: dict[str, list[Any]] = {"id": [], "product_id": [], "sku": [], "position": []}
+    for sku, code in zip(skus, codes, strict=True):
+        product_id = existing.get(code) or new.get(code)
+        if product_id is None:
+            product_id = new[code] = new_id()
+            name = (names[sku].strip() or sku)[:200]
+            for column, value in zip(products, (product_id, code, name), strict=True):
+                products[column].append(value)
+            words[product_id] = [code, name, "", brand, category_fr, category_en]
+        if product_id in words:
+            words[product_id] += [sku, ""]
+        position = positions.get(product_id, 0)
+        positions[product_id] = position + 1
+        for column, value in zip(variants, (new_id(), product_id, sku, position), strict=True):
+            variants[column].append(value)
+    texts = {product_id: search_text(parts) for product_id, parts in words.items()}
+    count = len(products["id"])
+    _bulk_columns(
+        session,
+        Product,
+        {
+            **products, "brand_id": [brand_id] * count, "category_id": [category_id] * count,
+            "vat_rate_bp": [parse_vat_rate("20")] * count, "name_en": [""] * count,
+            "description_fr": [""] * count, "description_en": [""] * count,
+            "attributes": [{}] * count, "search_text": list(texts.values()),
+            "created_at": [now] * count, "updated_at": [now] * count,
+        },
+    )  # fmt: skip
+    count = len(skus)
+    _bulk_columns(
+        session,
+        Variant,
+        {
+            **variants, "gtin": [None] * count, "options": [{}] * count,
+            "created_at": [now] * count,
+        },
+    )  # fmt: skip
+    inventory.track_skus(session, now, skus)
+    search.index_new(session, texts)
+    refresh_search(session, sorted(set(existing.values()), key=str))  # new variants
+    return count
+
+
+def _imported_brand(session: Session) -> tuple[uuid.UUID, str]:
+    """The id and name of the brand of imported products, created if missing."""
+    found = session.execute(
+        select(Brand.id, Brand.name).where(Brand.code == IMPORTED_BRAND)
+    ).one_or_none()
+    if found is None:
+        brand = add_brand(session, IMPORTED_BRAND, "Unbranded")
+        return brand.id, brand.name
+    return found[0], found[1]
+
+
+def _imported_category(session: Session) -> tuple[uuid.UUID, str, str]:
+    """The id and names (fr, en) of the category of imported products, created if
+    missing."""
+    found = session.execute(
+        select(Category.id, Category.name_fr, Category.name_en).where(
+            Category.code == IMPORTED_CATEGORY
         )
-        for number, (sku, name) in enumerate(sorted(missing.items()), start=1)
-    ]
-    report = import_rows(session, now, rows)
-    return report.variants
+    ).one_or_none()
+    if found is None:
+        category = add_category(session, IMPORTED_CATEGORY, "Importés", "Imported")
+        return category.id, category.name_fr, category.name_en
+    return found[0], found[1], found[2]
+
+
+def _product_ids_by_code(session: Session, codes: Iterable[str]) -> dict[str, uuid.UUID]:
+    wanted = sorted(set(codes))
+    found: dict[str, uuid.UUID] = {}
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
+        rows = session.execute(select(Product.code, Product.id).where(Product.code.in_(chunk)))
+        found.update((code, product_id) for code, product_id in rows)
+    return found
+
+
+def _next_positions(session: Session, product_ids: set[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """The position a new variant of each of these products takes: after its last."""
+    wanted = sorted(product_ids, key=str)
+    found: dict[uuid.UUID, int] = {}
+    for start in range(0, len(wanted), CHUNK):
+        last = (
+            select(Variant.product_id, func.max(Variant.position))
+            .where(Variant.product_id.in_(wanted[start : start + CHUNK]))
+            .group_by(Variant.product_id)
+        )
+        found.update((product_id, position + 1) for product_id, position in session.execute(last))
+    return found
+
+
+def _bulk_columns(
+    session: Session, model: type[Product] | type[Variant], columns: dict[str, list[Any]]
+) -> None:
+    """`_bulk` for rows given as columns, every column of the table."""
+    if session.get_bind().dialect.name == "postgresql":
+        names = list(columns)
+        rows = zip(*columns.values(), strict=True)
+        _bulk(session, model, [dict(zip(names, row, strict=True)) for row in rows])
+    else:
+        insert_values_sqlite(session, model.__table__, columns)  # type: ignore[arg-type]
 
 
 def imported_product_code(sku: str) -> str:
