@@ -191,3 +191,23 @@ def test_rows_alike_and_rows_already_stored_are_inserted_once(sqlite_db: Databas
         stored = session.execute(select(AuditEntry.actor, func.count()).group_by(AuditEntry.actor))
         assert stored.all() == [("import", 3)]
         assert {entry.at for entry in session.scalars(select(AuditEntry))} == {row["at"]}
+
+
+def test_among_finds_texts_in_one_parameter_however_many(db: Database) -> None:
+    from sqlalchemy import select
+
+    from parcours.core.db import among
+    from parcours.core.ids import new_id
+
+    stored = ['l\'été "chaud"', "back\\slash", "[1]", "null", "Ünïcode", "plain"]
+    with db.transaction() as session:
+        for action in stored:
+            session.add(
+                AuditEntry(id=new_id(), at=datetime(2026, 3, 14, tzinfo=UTC), actor="t",
+                           action=action, target_type="x", target_id=None, detail={})
+            )  # fmt: skip
+        session.flush()
+        wanted = [*stored[:4], *(f"absent {n}" for n in range(6_000))]
+        query = select(AuditEntry.action).where(among(session, AuditEntry.action, wanted))
+        assert sorted(session.scalars(query)) == sorted(stored[:4])
+        assert list(session.scalars(query.where(among(session, AuditEntry.action, [])))) == []

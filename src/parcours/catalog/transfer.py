@@ -38,7 +38,7 @@ from parcours.catalog.service import (
     vat_percent,
 )
 from parcours.core import imports
-from parcours.core.db import insert_rows_sqlite, insert_values_sqlite
+from parcours.core.db import among, insert_rows_sqlite, insert_values_sqlite
 from parcours.core.ids import new_id
 from parcours.core.imports import ImportRejected, RowError
 
@@ -628,12 +628,10 @@ def _imported_category(session: Session) -> tuple[uuid.UUID, str, str]:
 
 def _product_ids_by_code(session: Session, codes: Iterable[str]) -> dict[str, uuid.UUID]:
     wanted = sorted(set(codes))
-    found: dict[str, uuid.UUID] = {}
-    for start in range(0, len(wanted), CHUNK):
-        chunk = wanted[start : start + CHUNK]
-        rows = session.execute(select(Product.code, Product.id).where(Product.code.in_(chunk)))
-        found.update((code, product_id) for code, product_id in rows)
-    return found
+    rows = session.execute(
+        select(Product.code, Product.id).where(among(session, Product.code, wanted))
+    )
+    return {code: product_id for code, product_id in rows}  # noqa: C416 (dict() takes a Result for a mapping)
 
 
 def _next_positions(session: Session, product_ids: set[uuid.UUID]) -> dict[uuid.UUID, int]:
@@ -676,8 +674,4 @@ def imported_product_code(sku: str) -> str:
 
 def _known_variant_skus(session: Session, skus: Iterable[str]) -> set[str]:
     wanted = sorted(set(skus))
-    found: set[str] = set()
-    for start in range(0, len(wanted), CHUNK):
-        chunk = wanted[start : start + CHUNK]
-        found.update(session.scalars(select(Variant.sku).where(Variant.sku.in_(chunk))))
-    return found
+    return set(session.scalars(select(Variant.sku).where(among(session, Variant.sku, wanted))))

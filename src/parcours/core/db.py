@@ -7,6 +7,7 @@ psycopg 3 is the production database. Both run the same models and migrations.
 from __future__ import annotations
 
 import itertools
+import json
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -17,22 +18,30 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     JSON,
+    ColumnElement,
     Connection,
     DateTime,
     Engine,
     Insert,
     MetaData,
+    String,
     Table,
+    any_,
+    bindparam,
     create_engine,
     event,
+    func,
     insert,
+    literal_column,
+    select,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, QueryableAttribute, Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator, Uuid
 
@@ -99,6 +108,18 @@ def bulk_insert(model: type[Base]) -> Insert:
     still share one statement and reach the driver as a single executemany batch.
     """
     return insert(model).execution_options(render_nulls=True)
+
+
+def among(
+    session: Session, column: ColumnElement[Any] | QueryableAttribute[Any], texts: Sequence[str]
+) -> ColumnElement[bool]:
+    """`column IN texts` with all the texts in one bound parameter, however many: a
+    JSON array read by `json_each` on SQLite, an array (`= ANY`) on PostgreSQL. One
+    query for 29,977 SKUs takes half the time of six IN lists of 5,000 parameters."""
+    if session.get_bind().dialect.name == "sqlite":
+        listed = bindparam(None, json.dumps(list(texts)), type_=String)
+        return column.in_(select(literal_column("value")).select_from(func.json_each(listed)))
+    return column == any_(bindparam(None, list(texts), type_=ARRAY(String)))
 
 
 # Rows per INSERT statement on SQLite (fewer when a build allows fewer bound values).
