@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from parcours.core.clock import ManualClock
 from parcours.core.geo import GeoPoint, bounding_box, haversine_km
-from parcours.core.ids import id_at, id_timestamp_ms, new_id
+from parcours.core.ids import id_at, id_timestamp_ms, new_hex_ids, new_id, new_ids
 
 PARIS = GeoPoint(48.8566, 2.3522)
 LYON = GeoPoint(45.7640, 4.8357)
@@ -64,6 +64,24 @@ def test_ids_sort_in_creation_order_and_carry_their_time() -> None:
     assert fixed.version == 7
     assert fixed.variant == "specified in RFC 4122"
     assert id_timestamp_ms(fixed) == int(moment.timestamp() * 1000)
+
+
+def test_ids_made_together_are_distinct_increasing_uuid7_after_earlier_ones() -> None:
+    import uuid
+
+    before = new_id()
+    made = new_ids(70_000)  # more than 2**16: the counter is wider than a short
+    hexes = new_hex_ids(70_000)
+    assert made == sorted(made)
+    assert len(set(made)) == len(made)
+    assert hexes == sorted(hexes)
+    assert len(set(hexes)) == len(hexes)
+    assert before < made[0]
+    assert made[-1].hex < hexes[0]
+    assert {u.version for u in made} == {uuid.UUID(h).version for h in hexes[::999]} == {7}
+    assert {u.variant for u in made} == {uuid.RFC_4122}
+    assert new_ids(0) == []
+    assert new_hex_ids(0) == []
 
 
 def test_manual_clock_moves_only_when_told() -> None:

@@ -196,7 +196,7 @@ def insert_rows_sqlite(
 def insert_values_sqlite(
     session: Session,
     table: Table,
-    columns: Mapping[str, list[Any]],
+    columns: Mapping[str, list[Any] | Same],
     *,
     skip_conflicts: bool = False,
 ) -> int:
@@ -207,15 +207,16 @@ def insert_values_sqlite(
     dialect = session.get_bind().dialect
     processed: dict[str, list[Any] | Same] = {}
     for name, values in columns.items():
-        column = table.columns[name]
-        processed[name] = _processed(
-            values, column.type.dialect_impl(dialect).bind_processor(dialect)
-        )
-    first = next(iter(processed), None)
-    if first and all(isinstance(values, Same) for values in processed.values()):
-        shared = processed[first]
+        process = table.columns[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if isinstance(values, Same):
+            processed[name] = Same(process(values.value) if process else values.value)
+        else:
+            processed[name] = _processed(values, process)
+    given = next((name for name, v in columns.items() if not isinstance(v, Same)), None)
+    if given is not None and all(isinstance(v, Same) for v in processed.values()):
+        shared = processed[given]
         assert isinstance(shared, Same)
-        processed[first] = [shared.value] * len(columns[first])  # rows all alike
+        processed[given] = [shared.value] * len(columns[given])  # type: ignore[arg-type]
     return insert_columns_sqlite(session, table.name, processed, skip_conflicts=skip_conflicts)
 
 

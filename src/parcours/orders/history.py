@@ -22,7 +22,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from parcours.core.db import Same, bulk_insert, insert_columns_sqlite
-from parcours.core.ids import new_id
+from parcours.core.ids import new_hex_ids, new_id
 from parcours.orders import service
 from parcours.orders.models import (
     FULFILMENT_MODES,
@@ -407,8 +407,8 @@ def load_history_frames(session: Session, orders: Any, lines: Any) -> int:
     orders = orders.sort_values("placed_at", kind="stable").reset_index(drop=True)
     n = len(orders)
     placed = pd.to_datetime(orders["placed_at"], utc=True)
-    orders["id"] = _ids(n)
-    orders["fulfilment_id"] = _ids(n)
+    orders["id"] = new_hex_ids(n)
+    orders["fulfilment_id"] = new_hex_ids(n)
     letters = orders["channel"].map(lambda c: service.NUMBER_LETTERS.get(c, "O"))
     orders["number"] = _numbers(session, letters, placed.dt.year)
     # Each line's order by its position in `orders` (lines of orders already stored drop
@@ -424,7 +424,7 @@ def load_history_frames(session: Session, orders: Any, lines: Any) -> int:
     lines = lines.take(kept[order]).reset_index(drop=True)
     lines["id"] = orders["id"].to_numpy()[where]
     lines["fulfilment_id"] = orders["fulfilment_id"].to_numpy()[where]
-    lines["line_id"] = _ids(len(lines))
+    lines["line_id"] = new_hex_ids(len(lines))
     starts = np.flatnonzero(np.diff(where, prepend=-1))  # each order's first line
     lines["line_no"] = (
         np.arange(len(where)) - np.repeat(starts, np.diff(starts, append=len(where))) + 1
@@ -467,18 +467,6 @@ def _new_frames_only(session: Session, orders: Any) -> Any:
         return orders.copy()
     keys = list(zip(orders["source"], orders["external_ref"], strict=True))
     return orders[[key not in known for key in keys]].copy()
-
-
-def _ids(count: int) -> list[str]:
-    """`count` UUIDv7 in increasing order (one time stamp, then random bits), as 32 hex
-    digits: what SQLite stores, and cheaper to make than UUID objects."""
-    import numpy as np
-
-    high = f"{new_id().int >> 32:024x}"  # room below for 2**32 ids, version bits untouched
-    # The low 32 bits of all ids as hex in one call, then cut: twice as fast as
-    # formatting each id.
-    low = np.arange(count, dtype=">u4").tobytes().hex()
-    return [high + low[start : start + 8] for start in range(0, 8 * count, 8)]
 
 
 def _per_order(values: Any, where: Any, starts: Any, count: int) -> Any:
@@ -658,7 +646,7 @@ def _payment_rows(orders: Any, at: list[Any]) -> dict[str, Any]:
     provider = ["pos" if m == "carry_out" else "history" for m in orders["mode"]]
     refs = [f"{s}:{r}"[:100] for s, r in zip(orders["source"], orders["external_ref"], strict=True)]
     return {
-        "id": _ids(len(orders)), "order_id": orders["id"], "provider": provider,
+        "id": new_hex_ids(len(orders)), "order_id": orders["id"], "provider": provider,
         "provider_ref": refs, "method": "card", "status": "captured",
         "amount": orders["total"], "refunded_amount": 0, "currency": orders["currency"],
         "created_at": at, "updated_at": at,
@@ -689,7 +677,7 @@ def _event_rows(orders: Any, at: list[Any], handed_at: list[Any]) -> dict[str, A
             columns["to_status"].append(to_status)
     count = len(columns["order_id"])
     return {
-        "id": _ids(count), **columns, "actor": _source(orders),
+        "id": new_hex_ids(count), **columns, "actor": _source(orders),
         "note": "", "data": Same({}),
     }  # fmt: skip
 
@@ -709,7 +697,7 @@ def _frame_returns(
     per_order = returned.groupby("id", sort=False)["refund"].sum()
     which = orders[orders["id"].isin(per_order.index)].copy()
     when = (handed + RETURN_DELAY)[which.index]
-    which["return_id"] = _ids(len(which))
+    which["return_id"] = new_hex_ids(len(which))
     which["return_number"] = _numbers(session, [service.RETURN_LETTER] * len(which), when.dt.year)
     which["refund"] = which["id"].map(per_order).astype(np.int64)
     at = _times(session, when)
@@ -730,7 +718,7 @@ def _frame_returns(
     writer.write(
         ReturnLine,
         {
-            "id": _ids(len(returned)), "return_id": [return_of[o] for o in returned["id"]],
+            "id": new_hex_ids(len(returned)), "return_id": [return_of[o] for o in returned["id"]],
             "order_line_id": returned["line_id"], "sku": returned["sku"],
             "quantity": returned["returned"], "reason": "changed_mind",
             "condition": "resaleable", "refund_amount": returned["refund"], "restocked": True,
@@ -739,7 +727,7 @@ def _frame_returns(
     writer.write(
         OrderEvent,
         {
-            "id": _ids(len(which)), "order_id": which["id"], "fulfilment_id": None, "at": at,
+            "id": new_hex_ids(len(which)), "order_id": which["id"], "fulfilment_id": None, "at": at,
             "kind": "return", "from_status": None, "to_status": None,
             "actor": _source(which), "note": "",
             "data": [{"refund": int(r)} for r in which["refund"]],
