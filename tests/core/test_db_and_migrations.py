@@ -211,3 +211,37 @@ def test_among_finds_texts_in_one_parameter_however_many(db: Database) -> None:
         query = select(AuditEntry.action).where(among(session, AuditEntry.action, wanted))
         assert sorted(session.scalars(query)) == sorted(stored[:4])
         assert list(session.scalars(query.where(among(session, AuditEntry.action, [])))) == []
+
+
+def test_insert_many_stores_rows_alike_on_both_databases_or_says_what_is_missing(
+    db: Database,
+) -> None:
+    from sqlalchemy import select
+
+    from parcours.core.db import insert_many
+    from parcours.core.ids import new_id
+
+    table = AuditEntry.__table__
+    at = datetime(2026, 3, 14, 10, tzinfo=timezone(timedelta(hours=1)))
+    rows = [
+        {"id": new_id(), "at": at, "actor": "many", "action": f"a{n}", "target_type": "x",
+         "target_id": None if n else "T0", "detail": {"n": n}}
+        for n in range(3)
+    ]  # fmt: skip
+    with db.transaction() as session:
+        insert_many(session, table, rows)  # type: ignore[arg-type]
+        insert_many(session, table, [])  # type: ignore[arg-type]
+        stored = session.execute(
+            select(AuditEntry.action, AuditEntry.at, AuditEntry.target_id, AuditEntry.detail)
+            .where(AuditEntry.actor == "many")
+            .order_by(AuditEntry.action)
+        ).all()
+        assert [tuple(row) for row in stored] == [
+            (f"a{n}", at, None if n else "T0", {"n": n}) for n in range(3)
+        ]
+        uneven = [rows[0], {k: v for k, v in rows[1].items() if k != "detail"}]
+        with pytest.raises(ValueError, match="same columns"):
+            insert_many(session, table, uneven)  # type: ignore[arg-type]
+        without_id = [{k: v for k, v in row.items() if k != "id"} for row in rows]
+        with pytest.raises(ValueError, match=r"\['id'\]"):  # its default would differ
+            insert_many(session, table, without_id)  # type: ignore[arg-type]

@@ -52,6 +52,7 @@ from sqlalchemy.sql.elements import BindParameter
 
 from parcours.core import audit
 from parcours.core.audit import SYSTEM_ACTOR, Actor
+from parcours.core.db import insert_many
 from parcours.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from parcours.core.ids import new_id
 from parcours.customers.identity_rules import (
@@ -176,10 +177,7 @@ _OBS = cast(Table, IdentityObservation.__table__)
 _TRAITS = cast(Table, IdentityTrait.__table__)
 _MERGES = cast(Table, IdentityMerge.__table__)
 _CUSTOMERS = cast(Table, Customer.__table__)
-_INSERT_OBS = insert(_OBS)
-_INSERT_CLUSTERS = insert(_CLUSTERS)
 _INSERT_CUSTOMERS = insert(_CUSTOMERS)
-_INSERT_IDS = insert(_IDS)
 _INSERT_MERGES = insert(_MERGES)
 _SELECT_IDENTIFIERS = (
     select(
@@ -555,8 +553,9 @@ def _store_evidence(
 ) -> None:
     if not items:
         return
-    session.execute(
-        _INSERT_OBS,
+    insert_many(
+        session,
+        _OBS,
         [
             {
                 "cluster_id": cluster_id,
@@ -906,7 +905,7 @@ class _Writer:
                 moves.extend({"old": old, "new": target} for old in olds[1:])
             self.target[root] = target
         if new_clusters:
-            self.session.execute(_INSERT_CLUSTERS, new_clusters)
+            insert_many(self.session, _CLUSTERS, new_clusters)
         if flags:
             clusters = _CLUSTERS
             self.session.execute(
@@ -1015,7 +1014,7 @@ class _Writer:
             elif row.profile_id != profile_id:
                 moves.append({"k": pair[0], "v": pair[1], "pid": profile_id})
         if inserts:
-            self.session.execute(_INSERT_IDS, inserts)
+            insert_many(self.session, _IDS, inserts)
         if moves:
             table = _IDS
             self.session.execute(
@@ -1316,8 +1315,8 @@ def register_customers(
             traits.append(_TraitRow(anchor, name, _jsonable(value), source, at, reference))
     if not clusters:
         return
-    session.execute(_INSERT_CLUSTERS, clusters)
-    session.execute(_INSERT_IDS, identifiers)
+    insert_many(session, _CLUSTERS, clusters)
+    insert_many(session, _IDS, identifiers)
     _store_evidence(session, now, observations)
     if traits:
         _upsert_traits(session, traits)
