@@ -564,7 +564,7 @@ def add_imported_products(session: Session, now: datetime, names: dict[str, str]
         product_id = existing.get(code) or new.get(code)
         if product_id is None:
             product_id = new[code] = next(fresh)
-            product_names.append((names[sku].strip() or sku)[:200])
+            product_names.append((names[sku].strip() or sku)[:200].rstrip())
             words[product_id] = [code, product_names[-1], "", brand, category_fr, category_en]
         if product_id in words:
             words[product_id] += [sku, ""]
