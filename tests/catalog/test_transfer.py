@@ -176,8 +176,13 @@ def test_images_come_in_with_the_product_and_go_out_with_the_export(
     with pytest.raises(ImportRejected) as caught, db.transaction() as session:
         import_file(session, clock.now(), io.StringIO(json.dumps([item, bad])), "json")
     assert [(e.row, e.column) for e in caught.value.row_errors] == [(2, "image_urls")]
+    steps: list[tuple[int, int]] = []
     with db.transaction() as session:
-        import_file(session, clock.now(), io.StringIO(json.dumps([item])), "json")
+        import_file(
+            session, clock.now(), io.StringIO(json.dumps([item])), "json",
+            progress=lambda done, total: steps.append((done, total)),
+        )  # fmt: skip
+    assert steps[-1] == (4, 4)  # a product, a variant and two images: the bar ends full
     with db.transaction() as session:
         exported = list(catalog.export_rows(session, clock.now()))
         view = catalog.get_product(session, "BOL")

@@ -315,7 +315,7 @@ def _insert(
         prices += _price_rows(variant_id, row, look, now)
     for product in products:
         product["search_text"] = search_text(search_words[product["id"]])
-    total = len(products) + len(variants) + len(prices)
+    total = len(products) + len(variants) + len(prices) + len(media)
     done = 0
     batches = ((Product, products), (Variant, variants), (Price, prices), (Media, media))
     for model, batch in batches:
