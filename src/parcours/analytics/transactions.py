@@ -325,7 +325,8 @@ def _with_returns(lines: pd.DataFrame, errors: list[pd.DataFrame]) -> pd.DataFra
 
 
 def _invoices_of(frame: pd.DataFrame, bad: pd.DataFrame) -> set[str]:
-    rows = frame.set_index("row")["invoice"]
+    # The invoice column alone, by row number: `set_index` would copy every column.
+    rows = pd.Series(frame["invoice"].to_numpy(), index=frame["row"].to_numpy())
     return set(rows.reindex(bad["row"].unique()).dropna().str.strip())
 
 
